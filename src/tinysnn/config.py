@@ -1,0 +1,237 @@
+"""Typed configuration schemas, validated when turned into objects.
+
+Hydra composes YAML from ``conf/`` on top of these dataclasses (type errors surface at
+composition); ``validate`` turns the composed DictConfig into dataclass instances whose
+``__post_init__`` checks ranges and names the offending key and a fix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A configuration value is impossible; the message names the key and a fix."""
+
+
+def _require(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"invalid config `{key}`: {message}")
+
+
+class DatasetName(str, Enum):
+    mnist = "mnist"
+    fashion_mnist = "fashion_mnist"
+
+
+class Topology(str, Enum):
+    """Network architecture: Diehl & Cook's inhibitory population, or tinySNN's direct lateral inhibition."""
+
+    diehl_cook = "diehl_cook"
+    tinysnn = "tinysnn"
+
+
+class Rule(str, Enum):
+    pair_stdp = "pair_stdp"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+@dataclass
+class DatasetConfig:
+    name: DatasetName = DatasetName.mnist
+    #: folder holding MNIST/raw and FashionMNIST/raw; null = $TINYSNN_DATA or <repo>/data
+    root: Optional[str] = None
+
+
+@dataclass
+class LIFConfig:
+    """Leaky integrate-and-fire population constants (mV, ms)."""
+
+    rest_mv: float = -65.0
+    reset_mv: float = -65.0
+    thresh_mv: float = -52.0
+    tau_mem_ms: float = 100.0
+    refrac_ms: float = 5.0
+
+    def check(self, key: str) -> None:
+        _require(self.tau_mem_ms > 0, f"{key}.tau_mem_ms", f"must be > 0, got {self.tau_mem_ms}")
+        _require(self.refrac_ms >= 0, f"{key}.refrac_ms", f"must be >= 0, got {self.refrac_ms}")
+        _require(self.thresh_mv > self.rest_mv, f"{key}.thresh_mv",
+                 f"threshold {self.thresh_mv} mV must lie above rest {self.rest_mv} mV")
+        _require(self.reset_mv < self.thresh_mv, f"{key}.reset_mv",
+                 f"reset {self.reset_mv} mV must lie below threshold {self.thresh_mv} mV")
+
+
+def _inhibitory_lif() -> LIFConfig:
+    return LIFConfig(rest_mv=-60.0, reset_mv=-45.0, thresh_mv=-40.0, tau_mem_ms=10.0, refrac_ms=2.0)
+
+
+@dataclass
+class ModelConfig:
+    topology: Topology = Topology.diehl_cook
+    n_neurons: int = 400
+    n_inputs: int = 784
+    exc: LIFConfig = field(default_factory=LIFConfig)
+    inh: LIFConfig = field(default_factory=_inhibitory_lif)
+    theta_plus_mv: float = 0.05
+    tau_theta_ms: float = 1e7
+    #: E→I one-to-one weight and I→E all-but-self weight (current mode: mV jump per spike)
+    w_exc_inh_mv: float = 22.5
+    w_inh_exc_mv: float = 120.0
+    #: tinySNN's direct lateral inhibition: mV removed from every other excitatory neuron per spike
+    w_lateral_mv: float = 120.0
+    #: steps from an excitatory spike to its lateral inhibition (2 = the E→I→E path's timing)
+    lateral_delay_steps: int = 2
+    w_min: float = 0.0
+    w_max: float = 1.0
+    #: X→E initial weights are w_init_scale · U[0, 1)
+    w_init_scale: float = 0.3
+    #: each neuron's incoming weights are rescaled to sum to this after every presentation
+    weight_norm_total: float = 78.4
+
+    def check(self) -> None:
+        _require(self.n_neurons >= 1, "model.n_neurons", f"must be >= 1, got {self.n_neurons}")
+        _require(self.n_inputs >= 1, "model.n_inputs", f"must be >= 1, got {self.n_inputs}")
+        self.exc.check("model.exc")
+        self.inh.check("model.inh")
+        _require(self.theta_plus_mv >= 0, "model.theta_plus_mv", "must be >= 0")
+        _require(self.tau_theta_ms > 0, "model.tau_theta_ms", "must be > 0")
+        _require(self.w_exc_inh_mv >= 0, "model.w_exc_inh_mv", "is a magnitude, must be >= 0")
+        _require(self.w_inh_exc_mv >= 0, "model.w_inh_exc_mv", "is a magnitude, must be >= 0")
+        _require(self.w_lateral_mv >= 0, "model.w_lateral_mv", "is a magnitude, must be >= 0")
+        _require(self.lateral_delay_steps >= 1, "model.lateral_delay_steps", "must be >= 1")
+        _require(self.w_max > self.w_min, "model.w_max", f"must exceed w_min={self.w_min}")
+        _require(self.w_init_scale > 0, "model.w_init_scale", "must be > 0")
+        _require(self.weight_norm_total > 0, "model.weight_norm_total", "must be > 0")
+
+
+@dataclass
+class LearningConfig:
+    rule: Rule = Rule.pair_stdp
+    #: η_pre (depression at a presynaptic spike) and η_post (potentiation at a postsynaptic spike)
+    nu_pre: float = 1e-4
+    nu_post: float = 1e-2
+    tau_pre_ms: float = 20.0
+    tau_post_ms: float = 20.0
+
+    def check(self) -> None:
+        _require(self.nu_pre >= 0, "learning.nu_pre", f"must be >= 0, got {self.nu_pre}")
+        _require(self.nu_post >= 0, "learning.nu_post", f"must be >= 0, got {self.nu_post}")
+        _require(self.tau_pre_ms > 0, "learning.tau_pre_ms", "must be > 0")
+        _require(self.tau_post_ms > 0, "learning.tau_post_ms", "must be > 0")
+
+
+@dataclass
+class SimConfig:
+    """Time step, presentation protocol and rate coding."""
+
+    dt_ms: float = 1.0
+    presentation_ms: float = 350.0
+    #: a white pixel (255) fires at this rate; D&C: pixel/4 Hz
+    max_rate_hz: float = 63.75
+    #: fewer spikes than this in a presentation → raise the rate and present again
+    min_spikes: int = 5
+    max_retries: int = 5
+    #: added to the max rate at every retry; D&C: +pixel/8 Hz
+    retry_rate_step_hz: float = 31.875
+
+    @property
+    def steps(self) -> int:
+        return int(round(self.presentation_ms / self.dt_ms))
+
+    def check(self) -> None:
+        _require(self.dt_ms > 0, "sim.dt_ms", f"must be > 0, got {self.dt_ms}")
+        _require(self.presentation_ms >= self.dt_ms, "sim.presentation_ms", "must be at least one time step")
+        _require(self.max_rate_hz > 0, "sim.max_rate_hz", f"must be > 0, got {self.max_rate_hz}")
+        top_rate = self.max_rate_hz + self.max_retries * self.retry_rate_step_hz
+        _require(top_rate * self.dt_ms / 1000.0 <= 1.0, "sim.max_rate_hz",
+                 f"a rate of {top_rate} Hz at dt={self.dt_ms} ms exceeds one spike per step; lower it or dt")
+        _require(self.min_spikes >= 0, "sim.min_spikes", "must be >= 0")
+        _require(self.max_retries >= 0, "sim.max_retries", "must be >= 0")
+        _require(self.retry_rate_step_hz >= 0, "sim.retry_rate_step_hz", "must be >= 0")
+
+
+@dataclass
+class RunConfig:
+    """How much to train and evaluate; presets in conf/run/."""
+
+    #: training images per epoch (null = the whole training set)
+    n_train: Optional[int] = 1000
+    epochs: int = 1
+    #: training images used (frozen) to assign labels to neurons (null = the whole set)
+    n_label: Optional[int] = 1000
+    #: test images (null = the whole test set)
+    n_test: Optional[int] = 1000
+    eval_batch: int = 1000
+    #: independent networks trained side by side (seeds seed, seed+1, …)
+    replicas: int = 1
+    #: training images between running-accuracy updates in the progress bar
+    monitor_every: int = 1000
+    progress: bool = True
+
+    def check(self) -> None:
+        for key in ("n_train", "n_label", "n_test"):
+            value = getattr(self, key)
+            _require(value is None or value >= 1, f"run.{key}", f"must be >= 1 or null, got {value}")
+        _require(self.epochs >= 1, "run.epochs", f"must be >= 1, got {self.epochs}")
+        _require(self.eval_batch >= 1, "run.eval_batch", f"must be >= 1, got {self.eval_batch}")
+        _require(self.replicas >= 1, "run.replicas", f"must be >= 1, got {self.replicas}")
+        _require(self.monitor_every >= 1, "run.monitor_every", "must be >= 1")
+
+
+@dataclass
+class TrainConfig:
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    learning: LearningConfig = field(default_factory=LearningConfig)
+    sim: SimConfig = field(default_factory=SimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    seed: int = 0
+    device: Device = Device.auto
+    #: torch intra-op threads (null = torch's default)
+    threads: Optional[int] = 1
+
+    def __post_init__(self) -> None:
+        self.model.check()
+        self.learning.check()
+        self.sim.check()
+        self.run.check()
+        _require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        _require(self.threads is None or self.threads >= 1, "threads", "must be >= 1 or null")
+
+
+def validate(cfg: DictConfig | TrainConfig) -> TrainConfig:
+    """Return the composed config as a checked ``TrainConfig`` (raises ConfigError)."""
+    if isinstance(cfg, TrainConfig):
+        cfg.__post_init__()
+        return cfg
+    obj: Any = OmegaConf.to_object(cfg)
+    assert isinstance(obj, TrainConfig)
+    return obj
+
+
+def to_plain(cfg: TrainConfig) -> dict[str, Any]:
+    """The config as plain Python types (for JSON and weights_only checkpoints)."""
+    container = OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True)
+    assert isinstance(container, dict)
+    return container  # type: ignore[return-value]
+
+
+def register_configs() -> None:
+    ConfigStore.instance().store(name="base_config", node=TrainConfig)
+
+
+def steps_for(ms: float, dt_ms: float) -> int:
+    """Whole time steps covering ``ms`` (refractory periods and delays)."""
+    return int(math.ceil(ms / dt_ms - 1e-9))

@@ -1,0 +1,68 @@
+"""Poisson rate coding of images into input spike events.
+
+A pixel of value p fires with rate r = p/255 · max_rate (Hz); per step of dt ms a Bernoulli
+draw with probability r·dt/1000 decides a spike. Random numbers are drawn only for non-zero
+pixels (dark pixels can never fire), which makes encoding ~5× cheaper on MNIST.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def spike_probability(images: torch.Tensor, max_rate_hz: float, dt_ms: float) -> torch.Tensor:
+    """Per-step spike probability of each pixel: p/255 · rate · dt/1000, shape of ``images``."""
+    return images.float() * (max_rate_hz / 255.0 * dt_ms / 1000.0)
+
+
+@dataclass(frozen=True)
+class SpikeEvents:
+    """Input spikes as a sorted event list: ``time[k]`` fires input ``row[k]`` of stream ``stream[k]``.
+
+    ``row`` indexes the flattened [S·784] input of S streams (replicas in training, images in
+    evaluation); events are sorted by time, then stream, then pixel.
+    """
+
+    time: torch.Tensor  # int64 [E]
+    stream: torch.Tensor  # int64 [E]
+    row: torch.Tensor  # int64 [E]
+    steps: int
+    streams: int
+
+    def counts_per_step(self) -> list[int]:
+        return torch.bincount(self.time, minlength=self.steps).tolist()
+
+    def to_dense(self, n_inputs: int) -> torch.Tensor:
+        """bool [T, S, n_inputs] (for tests and reference paths)."""
+        dense = torch.zeros(self.steps, self.streams * n_inputs, dtype=torch.bool, device=self.time.device)
+        dense[self.time, self.row] = True
+        return dense.view(self.steps, self.streams, n_inputs)
+
+
+def poisson_events(probability: torch.Tensor, steps: int, generator: torch.Generator) -> SpikeEvents:
+    """Bernoulli spikes for ``steps`` steps from per-pixel probabilities [S, I] (one generator)."""
+    streams, n_inputs = probability.shape
+    flat = probability.reshape(-1)
+    active = flat.nonzero().squeeze(1)
+    draws = torch.rand(steps, active.numel(), generator=generator, device=flat.device)
+    time, which = (draws < flat[active]).nonzero(as_tuple=True)
+    row = active[which]
+    return SpikeEvents(time=time, stream=row // n_inputs, row=row, steps=steps, streams=streams)
+
+
+def merge_events(parts: list[SpikeEvents], stream_ids: list[int], streams: int, n_inputs: int, steps: int,
+                 device: torch.device) -> SpikeEvents:
+    """Combine single-stream event lists (``parts[k]`` becomes stream ``stream_ids[k]``), time-sorted."""
+    if not parts:
+        empty = torch.zeros(0, dtype=torch.long, device=device)
+        return SpikeEvents(empty, empty, empty, steps, streams)
+    time = torch.cat([p.time for p in parts])
+    stream = torch.cat([torch.full_like(p.time, s) for p, s in zip(parts, stream_ids)])
+    row = torch.cat([p.row + s * n_inputs for p, s in zip(parts, stream_ids)])
+    if len(parts) > 1:
+        # a stable sort by time keeps stream order, then pixel order, within a step
+        order = torch.sort(time, stable=True).indices
+        time, stream, row = time[order], stream[order], row[order]
+    return SpikeEvents(time=time, stream=stream, row=row, steps=steps, streams=streams)

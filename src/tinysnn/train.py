@@ -1,0 +1,187 @@
+"""``python -m tinysnn.train``: train, label, test, and write metrics, checkpoint and figures.
+
+Composed by Hydra from ``conf/`` (groups dataset, model, learning, run); every value can be
+overridden on the command line, e.g. ``python -m tinysnn.train run=default model.n_neurons=100``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from .checkpoint import save_checkpoint
+from .config import ConfigError, TrainConfig, register_configs, to_plain, validate
+from .data import DataFileError, load_dataset
+from .data.datasets import default_data_root
+from .evaluation import Scores, assign_labels, predict_all_activity, predict_proportion
+from .learning import PairSTDP
+from .network import NetworkConstants, init_params
+from .plotting import save_receptive_fields
+from .protocol import TrainingLog, collect_counts, train_epochs
+from .results import write_json
+from .runtime import EVAL_SEED_OFFSET, configure_threads, make_generator, replica_generators, resolve_device
+from .simulator import InferenceSimulator, TrainingSimulator
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def _flat_images(images: torch.Tensor, n: int | None, device: torch.device) -> torch.Tensor:
+    selected = images if n is None else images[:n]
+    return selected.reshape(selected.shape[0], -1).to(device)
+
+
+def _subset(n: int | None, available: int, key: str) -> int:
+    if n is not None and n > available:
+        raise ConfigError(f"invalid config `{key}`: asks for {n} images but the split has {available}")
+    return available if n is None else n
+
+
+def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train, assign labels, test; write metrics.json, checkpoint.pt and receptive_fields.png into ``out_dir``."""
+    device = resolve_device(config.device.value)
+    configure_threads(config.threads)
+    root = Path(config.dataset.root) if config.dataset.root else default_data_root()
+    train_set = load_dataset(config.dataset.name.value, "train", root)
+    test_set = load_dataset(config.dataset.name.value, "test", root)
+    n_train = _subset(config.run.n_train, len(train_set), "run.n_train")
+    n_label = _subset(config.run.n_label, len(train_set), "run.n_label")
+    n_test = _subset(config.run.n_test, len(test_set), "run.n_test")
+
+    model, sim, replicas = config.model, config.sim, config.run.replicas
+    constants = NetworkConstants.build(model, sim)
+    generators = replica_generators(config.seed, replicas, device)
+    params = init_params(model, generators, device)
+    rule = PairSTDP.build(config.learning, model, sim)
+    simulator = TrainingSimulator(params, constants, rule, model, sim, generators)
+
+    train_images = _flat_images(train_set.images, n_train, device)
+    train_labels = train_set.labels[:n_train].to(device)
+    total = n_train * config.run.epochs
+    bar = tqdm(total=total, desc="train", unit="img", disable=not config.run.progress, mininterval=1.0,
+               file=sys.stdout, dynamic_ncols=True)
+
+    def on_image(log: TrainingLog) -> None:
+        bar.update(1)
+        if log.images % 100 == 0:
+            postfix = {"spikes/img": f"{log.spikes / log.images:.1f}"}
+            if log.running_accuracy:
+                accuracy = log.running_accuracy[-1][1]
+                postfix["acc"] = f"{sum(accuracy) / len(accuracy):.3f}"
+            bar.set_postfix(postfix, refresh=False)
+
+    log = train_epochs(simulator, params, train_images, train_labels, config.run.epochs, constants, model, sim,
+                       min(config.run.monitor_every, total), on_image)
+    bar.close()
+
+    # Evaluation is batched over images, where large elementwise ops do gain from every core.
+    configure_threads(os.cpu_count() or 1)
+    label_images = _flat_images(train_set.images, n_label, device)
+    label_targets = train_set.labels[:n_label].to(device)
+    test_images = _flat_images(test_set.images, n_test, device)
+    test_targets = test_set.labels[:n_test]
+    per_replica = []
+    label_seconds = test_seconds = 0.0
+    test_presentations = 0
+    assignments, proportions = [], []
+    for r in range(replicas):
+        inference = InferenceSimulator(params.weights[r], params.theta[r], constants, model, sim)
+        generator = make_generator(config.seed + EVAL_SEED_OFFSET, device)
+        start = time.perf_counter()
+        label_counts, _ = collect_counts(inference, label_images, sim, config.run.eval_batch, generator)
+        assignment = assign_labels(label_counts, label_targets)
+        label_seconds += time.perf_counter() - start
+        start = time.perf_counter()
+        test_counts, presentations = collect_counts(inference, test_images, sim, config.run.eval_batch, generator)
+        test_seconds += time.perf_counter() - start
+        test_presentations += presentations
+        all_activity = Scores.of(predict_all_activity(test_counts, assignment), test_targets)
+        proportion = Scores.of(predict_proportion(test_counts, assignment), test_targets)
+        per_replica.append({"all_activity": all_activity, "proportion": proportion,
+                            "test_spikes_per_image": float(test_counts.sum()) / n_test,
+                            "unassigned_neurons": int((assignment.labels < 0).sum())})
+        assignments.append(assignment.labels)
+        proportions.append(assignment.proportions)
+    configure_threads(config.threads)
+
+    def mean(key: str) -> float:
+        return sum(r[key].accuracy for r in per_replica) / replicas
+
+    metrics: dict[str, Any] = {
+        "dataset": config.dataset.name.value,
+        "topology": model.topology.value,
+        "rule": config.learning.rule.value,
+        "n_neurons": model.n_neurons,
+        "replicas": replicas,
+        "accuracy": {"all_activity": mean("all_activity"), "proportion": mean("proportion")},
+        "per_replica": [{
+            "seed": config.seed + r,
+            "accuracy": {"all_activity": p["all_activity"].accuracy, "proportion": p["proportion"].accuracy},
+            "per_class_accuracy": {"all_activity": p["all_activity"].per_class,
+                                   "proportion": p["proportion"].per_class},
+            "confusion": {"all_activity": p["all_activity"].confusion, "proportion": p["proportion"].confusion},
+            "test_spikes_per_image": p["test_spikes_per_image"],
+            "unassigned_neurons": p["unassigned_neurons"],
+        } for r, p in enumerate(per_replica)],
+        "train": {
+            "images": log.images,
+            "presentations": log.presentations,
+            "spikes_per_image": log.spikes / max(1, log.images),
+            "seconds": log.seconds,
+            "ms_per_image_per_replica": 1000.0 * log.seconds / max(1, log.images) / replicas,
+            "running_accuracy": log.running_accuracy,
+        },
+        "label": {"images": n_label, "seconds": label_seconds},
+        "test": {"images": n_test, "presentations": test_presentations, "seconds": test_seconds,
+                 "ms_per_image": 1000.0 * test_seconds / (n_test * replicas)},
+        "choices": dict(choices or {}),
+        "config": to_plain(config),
+        "environment": {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
+                        "threads": torch.get_num_threads(), "machine": platform.machine()},
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out_dir / "checkpoint.pt", weights=params.weights, theta=params.theta,
+                    assignments=torch.stack(assignments), proportions=torch.stack(proportions),
+                    config=metrics["config"], rng_states=[g.get_state() for g in generators])
+    save_receptive_fields(out_dir / "receptive_fields.png", params.weights[0],
+                          f"{model.topology.value} on {config.dataset.name.value}, seed {config.seed}")
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+def summary(metrics: dict[str, Any]) -> str:
+    acc, train = metrics["accuracy"], metrics["train"]
+    return (f"{metrics['dataset']} {metrics['topology']}/{metrics['rule']} N={metrics['n_neurons']}: "
+            f"test accuracy {100 * acc['all_activity']:.2f}% (all-activity), {100 * acc['proportion']:.2f}% "
+            f"(proportion) on {metrics['test']['images']} images; trained {train['images']} images at "
+            f"{train['ms_per_image_per_replica']:.1f} ms/image")
+
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def main(cfg: DictConfig) -> float:
+    hydra_cfg = HydraConfig.get()
+    try:
+        config = validate(cfg)
+        metrics = run(config, Path(hydra_cfg.runtime.output_dir), dict(hydra_cfg.runtime.choices))
+    except (ConfigError, DataFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(summary(metrics))
+    print(f"results: {hydra_cfg.runtime.output_dir}")
+    return metrics["accuracy"]["all_activity"]
+
+
+if __name__ == "__main__":
+    main()
