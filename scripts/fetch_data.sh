@@ -106,8 +106,15 @@ fetch_fashion() {
     mkdir -p "$WORK/fashion"
     # As root, apt would try to drop privileges to _apt, which cannot write to our private temp dir.
     if [[ "$(id -u)" == 0 ]]; then apt_opts=(-o APT::Sandbox::User=root); fi
-    (cd "$WORK/fashion" && apt-get download -q "${apt_opts[@]}" "$FASHION_DEB") \
-        || die "'apt-get download $FASHION_DEB' failed; run 'apt-get update' and check that the package exists in your apt sources"
+    if ! (cd "$WORK/fashion" && apt-get download -q "${apt_opts[@]}" "$FASHION_DEB"); then
+        # a fresh machine has empty package lists: refresh them once (as root) and retry
+        if [[ "$(id -u)" == 0 ]]; then
+            log "refreshing apt package lists (apt-get update) ..."
+            apt-get update -qq || true
+        fi
+        (cd "$WORK/fashion" && apt-get download -q "${apt_opts[@]}" "$FASHION_DEB") \
+            || die "'apt-get download $FASHION_DEB' failed; run 'apt-get update' (as root) and check that the package exists in your apt sources"
+    fi
     deb="$(find "$WORK/fashion" -maxdepth 1 -name "${FASHION_DEB}_*.deb" | head -n 1)"
     [[ -n "$deb" ]] || die "apt-get download succeeded but no ${FASHION_DEB}_*.deb was written"
     dpkg -x "$deb" "$WORK/fashion/extracted"

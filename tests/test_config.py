@@ -1,0 +1,60 @@
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException, MissingConfigException
+
+from tinysnn.config import ConfigError, TrainConfig, register_configs, validate
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = {group.name: sorted(p.stem for p in group.glob("*.yaml")) for group in CONF.iterdir() if group.is_dir()}
+
+register_configs()
+
+
+def compose_with(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def test_groups_exist():
+    assert {"dataset", "model", "learning", "run"} <= set(GROUPS)
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g, options in GROUPS.items() for o in options])
+def test_every_group_option_composes_and_validates(group, option):
+    config = validate(compose_with(f"{group}={option}"))
+    assert isinstance(config, TrainConfig)
+
+
+def test_group_options_select_what_they_name():
+    config = validate(compose_with("dataset=fashion_mnist", "model=tinysnn", "run=default"))
+    assert config.dataset.name.value == "fashion_mnist"
+    assert config.model.topology.value == "tinysnn"
+    assert config.run.n_train is None
+
+
+@pytest.mark.parametrize("override,key", [
+    ("sim.max_rate_hz=-5", "sim.max_rate_hz"),
+    ("model.n_neurons=0", "model.n_neurons"),
+    ("run.replicas=0", "run.replicas"),
+    ("sim.dt_ms=0", "sim.dt_ms"),
+    ("model.exc.tau_mem_ms=-1", "model.exc.tau_mem_ms"),
+    ("sim.max_rate_hz=2000", "sim.max_rate_hz"),
+    ("learning.nu_post=-0.1", "learning.nu_post"),
+])
+def test_impossible_values_are_rejected_naming_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        validate(compose_with(override))
+
+
+def test_unknown_dataset_is_rejected_at_composition():
+    with pytest.raises(ConfigCompositionException) as error:
+        compose_with("dataset.name=cifar")
+    cause = str(error.value.__cause__)
+    assert "cifar" in cause and "mnist" in cause and "fashion_mnist" in cause
+
+
+def test_unknown_dataset_option_lists_the_available_ones():
+    with pytest.raises(MissingConfigException, match="fashion_mnist"):
+        compose_with("dataset=cifar")

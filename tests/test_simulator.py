@@ -1,0 +1,104 @@
+"""The training and inference kernels on small synthetic networks."""
+
+import torch
+
+from tinysnn.config import LearningConfig, ModelConfig, SimConfig, Topology
+from tinysnn.encoding import poisson_events, spike_probability
+from tinysnn.learning import PairSTDP
+from tinysnn.network import NetworkConstants, init_params
+from tinysnn.protocol import present_with_retries
+from tinysnn.runtime import replica_generators
+from tinysnn.simulator import InferenceSimulator, TrainingSimulator
+
+N_INPUTS, N_NEURONS = 16, 6
+
+
+def small_model(topology: Topology = Topology.diehl_cook) -> ModelConfig:
+    return ModelConfig(topology=topology, n_inputs=N_INPUTS, n_neurons=N_NEURONS, weight_norm_total=6.0,
+                       theta_plus_mv=0.5)
+
+
+def images(n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, N_INPUTS, generator=g) * 255 * (torch.rand(n, N_INPUTS, generator=g) < 0.6)).to(torch.uint8)
+
+
+def train(seed: int, replicas: int, data: torch.Tensor, topology: Topology = Topology.diehl_cook):
+    model, sim = small_model(topology), SimConfig(presentation_ms=60, max_rate_hz=200.0, retry_rate_step_hz=100.0)
+    constants = NetworkConstants.build(model, sim)
+    generators = replica_generators(seed, replicas, torch.device("cpu"))
+    params = init_params(model, generators, torch.device("cpu"))
+    rule = PairSTDP.build(LearningConfig(nu_pre=0.01, nu_post=0.05), model, sim)
+    simulator = TrainingSimulator(params, constants, rule, model, sim, generators)
+    counts = [present_with_retries(simulator, params, image.expand(replicas, -1), constants, model, sim)[0]
+              for image in data]
+    return params, torch.stack(counts)
+
+
+def test_replicas_equal_separate_runs():
+    data = images(12)
+    for topology in Topology:
+        params, counts = train(seed=3, replicas=3, data=data, topology=topology)
+        assert counts.sum() > 0
+        for r in range(3):
+            alone, alone_counts = train(seed=3 + r, replicas=1, data=data, topology=topology)
+            assert torch.equal(params.weights[r], alone.weights[0])
+            assert torch.equal(params.theta[r], alone.theta[0])
+            assert torch.equal(counts[:, r], alone_counts[:, 0])
+
+
+def test_same_seed_same_result_and_other_seed_differs():
+    data = images(6)
+    a, _ = train(seed=1, replicas=1, data=data)
+    b, _ = train(seed=1, replicas=1, data=data)
+    c, _ = train(seed=2, replicas=1, data=data)
+    assert torch.equal(a.weights, b.weights) and torch.equal(a.theta, b.theta)
+    assert not torch.equal(a.weights, c.weights)
+
+
+def test_learning_moves_weights_and_keeps_bounds_and_normalisation():
+    params, counts = train(seed=0, replicas=1, data=images(10))
+    w = params.weights[0]
+    assert counts.sum() >= 10 * 5 * 0  # every presentation is counted
+    assert w.min() >= 0 and w.max() <= 1
+    assert torch.allclose(w.sum(0), torch.full((N_NEURONS,), 6.0), atol=1e-4)
+    assert params.theta.sum() > 0  # θ grew with the spikes
+
+
+def test_training_kernel_without_learning_matches_inference_kernel():
+    """Frozen weights on a dyadic grid make every sum exact, so both kernels must agree spike for spike."""
+    for topology in Topology:
+        model, sim = small_model(topology), SimConfig(presentation_ms=80)
+        constants = NetworkConstants.build(model, sim)
+        g = torch.Generator().manual_seed(5)
+        weights = (torch.randint(0, 9, (N_INPUTS, N_NEURONS), generator=g) / 8.0).float()  # within [w_min, w_max]
+        theta = (torch.randint(0, 8, (N_NEURONS,), generator=g) / 8.0).float()
+        probability = spike_probability(images(1, seed=9), 900.0, sim.dt_ms)
+        events = poisson_events(probability, sim.steps, torch.Generator().manual_seed(11))
+
+        from tinysnn.network import NetworkParams
+        params = NetworkParams(weights=weights[None].clone(), theta=theta[None].clone())
+        frozen = PairSTDP.build(LearningConfig(nu_pre=0.0, nu_post=0.0), model, sim)
+        no_theta = NetworkConstants(**{**constants.__dict__, "theta_plus": 0.0})
+        trainer = TrainingSimulator(params, no_theta, frozen, model, sim, [torch.Generator()])
+        train_counts = trainer.run(events)
+        infer_counts = InferenceSimulator(weights, theta, constants, model, sim).run(events)
+        assert infer_counts.sum() > 5
+        assert torch.equal(train_counts, infer_counts)
+        assert torch.equal(params.weights[0], weights)
+
+
+def test_inference_is_batch_consistent_given_the_same_spikes():
+    model, sim = small_model(), SimConfig(presentation_ms=50)
+    constants = NetworkConstants.build(model, sim)
+    weights = (torch.randint(0, 16, (N_INPUTS, N_NEURONS), generator=torch.Generator().manual_seed(2)) / 4.0)
+    probability = spike_probability(images(4, seed=3), 300.0, sim.dt_ms)
+    events = poisson_events(probability, sim.steps, torch.Generator().manual_seed(4))
+    inference = InferenceSimulator(weights, torch.zeros(N_NEURONS), constants, model, sim, rows_per_block=8)
+    batched = inference.run(events)
+    dense = events.to_dense(N_INPUTS)
+    for b in range(4):
+        single = poisson_events(torch.zeros(1, N_INPUTS), sim.steps, torch.Generator())
+        t, i = dense[:, b].nonzero(as_tuple=True)
+        single = type(single)(time=t, stream=torch.zeros_like(t), row=i, steps=sim.steps, streams=1)
+        assert torch.equal(inference.run(single)[0], batched[b])
