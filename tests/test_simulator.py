@@ -1,14 +1,15 @@
 """The training and inference kernels on small synthetic networks."""
 
+import pytest
 import torch
 
-from tinysnn.config import LearningConfig, ModelConfig, SimConfig, Topology
+from tinysnn.config import LearningConfig, ModelConfig, PreTrace, Rule, SimConfig, Topology
 from tinysnn.encoding import poisson_events, spike_probability
-from tinysnn.learning import PairSTDP
+from tinysnn.learning import PairSTDP, build_rule
 from tinysnn.network import NetworkConstants, init_params
 from tinysnn.protocol import present_with_retries
 from tinysnn.runtime import replica_generators
-from tinysnn.simulator import InferenceSimulator, TrainingSimulator
+from tinysnn.simulator import InferenceSimulator, TrainingSimulator, make_training_simulator
 
 N_INPUTS, N_NEURONS = 16, 6
 
@@ -23,28 +24,39 @@ def images(n: int, seed: int = 0) -> torch.Tensor:
     return (torch.rand(n, N_INPUTS, generator=g) * 255 * (torch.rand(n, N_INPUTS, generator=g) < 0.6)).to(torch.uint8)
 
 
-def train(seed: int, replicas: int, data: torch.Tensor, topology: Topology = Topology.diehl_cook):
+LEARNING = {
+    "pair_stdp": LearningConfig(nu_pre=0.01, nu_post=0.05),
+    "sl_stdp": LearningConfig(rule=Rule.sl_stdp, nu_post=0.05, nu_depression=0.02),
+    "adaptive": LearningConfig(rule=Rule.adaptive, nu_post=0.05, n_th=2),
+    "adaptive_windows": LearningConfig(rule=Rule.adaptive, nu_post=0.05, update_window_ms=15.0,
+                                       pre_trace=PreTrace.mean),
+}
+
+
+def train(seed: int, replicas: int, data: torch.Tensor, topology: Topology = Topology.diehl_cook,
+          learning: str = "pair_stdp"):
     model, sim = small_model(topology), SimConfig(presentation_ms=60, max_rate_hz=200.0, retry_rate_step_hz=100.0)
     constants = NetworkConstants.build(model, sim)
     generators = replica_generators(seed, replicas, torch.device("cpu"))
     params = init_params(model, generators, torch.device("cpu"))
-    rule = PairSTDP.build(LearningConfig(nu_pre=0.01, nu_post=0.05), model, sim)
-    simulator = TrainingSimulator(params, constants, rule, model, sim, generators)
+    rule = build_rule(LEARNING[learning], model, sim)
+    simulator = make_training_simulator(params, constants, rule, model, sim, generators)
     counts = [present_with_retries(simulator, params, image.expand(replicas, -1), constants, model, sim)[0]
               for image in data]
     return params, torch.stack(counts)
 
 
-def test_replicas_equal_separate_runs():
+@pytest.mark.parametrize("learning", sorted(LEARNING))
+@pytest.mark.parametrize("topology", list(Topology))
+def test_replicas_equal_separate_runs(topology, learning):
     data = images(12)
-    for topology in Topology:
-        params, counts = train(seed=3, replicas=3, data=data, topology=topology)
-        assert counts.sum() > 0
-        for r in range(3):
-            alone, alone_counts = train(seed=3 + r, replicas=1, data=data, topology=topology)
-            assert torch.equal(params.weights[r], alone.weights[0])
-            assert torch.equal(params.theta[r], alone.theta[0])
-            assert torch.equal(counts[:, r], alone_counts[:, 0])
+    params, counts = train(seed=3, replicas=3, data=data, topology=topology, learning=learning)
+    assert counts.sum() > 0
+    for r in range(3):
+        alone, alone_counts = train(seed=3 + r, replicas=1, data=data, topology=topology, learning=learning)
+        assert torch.equal(params.weights[r], alone.weights[0])
+        assert torch.equal(params.theta[r], alone.theta[0])
+        assert torch.equal(counts[:, r], alone_counts[:, 0])
 
 
 def test_same_seed_same_result_and_other_seed_differs():
@@ -86,6 +98,11 @@ def test_training_kernel_without_learning_matches_inference_kernel():
         assert infer_counts.sum() > 5
         assert torch.equal(train_counts, infer_counts)
         assert torch.equal(params.weights[0], weights)
+
+        windowed_params = NetworkParams(weights=weights[None].clone(), theta=theta[None].clone())
+        frozen_windowed = build_rule(LearningConfig(rule=Rule.adaptive, nu_post=0.0, update_window_ms=7.0), model, sim)
+        windowed = make_training_simulator(windowed_params, no_theta, frozen_windowed, model, sim, [torch.Generator()])
+        assert torch.equal(windowed.run(events), infer_counts)
 
 
 def test_inference_is_batch_consistent_given_the_same_spikes():

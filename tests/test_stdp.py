@@ -13,7 +13,7 @@ def rule() -> PairSTDP:
 def test_depression_at_pre_spike_with_floor():
     rows = torch.tensor([[0.5, 0.01, 0.3]])
     post_trace = torch.tensor([[1.0, 0.5, 0.0]])
-    rule().depress_rows_(rows, post_trace)
+    rule().pre_spike_update_(rows, post_trace)
     # Δw = −η_pre·x_post: 0.5−0.1, 0.01−0.05 → clamped at w_min 0, unchanged where x_post = 0
     assert torch.allclose(rows, torch.tensor([[0.4, 0.0, 0.3]]))
 
@@ -21,7 +21,7 @@ def test_depression_at_pre_spike_with_floor():
 def test_potentiation_at_post_spike_with_ceiling():
     cols = torch.tensor([[0.2, 0.9, 0.0]])
     pre_trace = torch.tensor([[0.5, 1.0, 0.0]])
-    rule().potentiate_cols_(cols, pre_trace)
+    rule().post_spike_update_(cols, pre_trace)
     # Δw = +η_post·x_pre: 0.2+0.25, 0.9+0.5 → clamped at w_max 1
     assert torch.allclose(cols, torch.tensor([[0.45, 1.0, 0.0]]))
 

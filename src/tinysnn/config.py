@@ -38,7 +38,19 @@ class Topology(str, Enum):
 
 
 class Rule(str, Enum):
+    #: pair-wise STDP (Diehl & Cook baseline): depression at pre spikes, potentiation at post spikes
     pair_stdp = "pair_stdp"
+    #: SL-STDP (Srinivasan et al. 2017, reconstructed): post-spike updates, sign from the pre trace
+    sl_stdp = "sl_stdp"
+    #: tinySNN: potentiation once per update window with the adaptive factor k = ceil(maxN / N_th)
+    adaptive = "adaptive"
+
+
+class PreTrace(str, Enum):
+    """Which presynaptic trace x_pre the windowed rule uses."""
+
+    last = "last"  # the trace at the update step
+    mean = "mean"  # the trace averaged over the update window
 
 
 class Device(str, Enum):
@@ -118,18 +130,35 @@ class ModelConfig:
 
 @dataclass
 class LearningConfig:
+    """Plasticity of the X→E weights; fields a rule does not use are ignored by it."""
+
     rule: Rule = Rule.pair_stdp
-    #: η_pre (depression at a presynaptic spike) and η_post (potentiation at a postsynaptic spike)
+    #: η_pre: depression at a presynaptic spike (pair_stdp)
     nu_pre: float = 1e-4
+    #: η_post: potentiation rate (all rules)
     nu_post: float = 1e-2
     tau_pre_ms: float = 20.0
     tau_post_ms: float = 20.0
+    #: sl_stdp: depression rate η_d and the trace target x_tar separating potentiation from depression
+    nu_depression: float = 1e-2
+    x_tar: float = 0.4
+    #: adaptive: N_th in k = ceil(maxN / N_th)
+    n_th: int = 5
+    #: adaptive: weights are updated once per window (null = once per presentation)
+    update_window_ms: Optional[float] = None
+    #: adaptive: x_pre at the update step (last) or averaged over the window (mean)
+    pre_trace: PreTrace = PreTrace.last
 
     def check(self) -> None:
-        _require(self.nu_pre >= 0, "learning.nu_pre", f"must be >= 0, got {self.nu_pre}")
-        _require(self.nu_post >= 0, "learning.nu_post", f"must be >= 0, got {self.nu_post}")
+        for key in ("nu_pre", "nu_post", "nu_depression"):
+            value = getattr(self, key)
+            _require(value >= 0, f"learning.{key}", f"must be >= 0, got {value}")
         _require(self.tau_pre_ms > 0, "learning.tau_pre_ms", "must be > 0")
         _require(self.tau_post_ms > 0, "learning.tau_post_ms", "must be > 0")
+        _require(0 <= self.x_tar <= 1, "learning.x_tar", f"must lie in [0, 1] (traces do), got {self.x_tar}")
+        _require(self.n_th >= 1, "learning.n_th", f"must be >= 1, got {self.n_th}")
+        _require(self.update_window_ms is None or self.update_window_ms > 0, "learning.update_window_ms",
+                 "must be > 0 or null (once per presentation)")
 
 
 @dataclass
@@ -199,16 +228,22 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
     seed: int = 0
     device: Device = Device.auto
-    #: torch intra-op threads (null = torch's default)
-    threads: Optional[int] = 1
+    #: torch intra-op threads for training (batch-1 steps are dispatch-bound: 1 is fastest)
+    threads: int = 1
+    #: threads for batched evaluation (null = every core)
+    eval_threads: Optional[int] = None
 
     def __post_init__(self) -> None:
         self.model.check()
         self.learning.check()
         self.sim.check()
         self.run.check()
+        window = self.learning.update_window_ms
+        _require(window is None or window >= self.sim.dt_ms, "learning.update_window_ms",
+                 f"must be at least one time step ({self.sim.dt_ms} ms)")
         _require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
-        _require(self.threads is None or self.threads >= 1, "threads", "must be >= 1 or null")
+        _require(self.threads >= 1, "threads", f"must be >= 1, got {self.threads}")
+        _require(self.eval_threads is None or self.eval_threads >= 1, "eval_threads", "must be >= 1 or null")
 
 
 def validate(cfg: DictConfig | TrainConfig) -> TrainConfig:

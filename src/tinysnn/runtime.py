@@ -29,7 +29,5 @@ def replica_generators(seed: int, replicas: int, device: torch.device) -> list[t
     return [make_generator(seed + r, device) for r in range(replicas)]
 
 
-def configure_threads(threads: int | None) -> None:
-    # Batch-1 training is dispatch-bound: a second thread only adds synchronisation cost.
-    if threads is not None:
-        torch.set_num_threads(threads)
+def configure_threads(threads: int) -> None:
+    torch.set_num_threads(threads)

@@ -16,17 +16,17 @@ from itertools import accumulate
 
 import torch
 
-from .config import ModelConfig, SimConfig
+from .config import ModelConfig, PreTrace, SimConfig
 from .encoding import SpikeEvents, merge_events, poisson_events, spike_probability
-from .learning import PairSTDP, trace_at
+from .learning import AdaptivePotentiation, LearningRule, SpikeDrivenRule, mean_trace, trace_at
 from .network import NetworkConstants, NetworkParams, make_inhibition
 from .neurons import NEVER, lif_step_, refractory
 
 
 class TrainingSimulator:
-    """Presents one image to each of R replicas with learning on (each replica its own stream)."""
+    """Presents one image to each of R replicas with a spike-driven rule (each replica its own stream)."""
 
-    def __init__(self, params: NetworkParams, constants: NetworkConstants, rule: PairSTDP, model: ModelConfig,
+    def __init__(self, params: NetworkParams, constants: NetworkConstants, rule: SpikeDrivenRule, model: ModelConfig,
                  sim: SimConfig, generators: list[torch.Generator]) -> None:
         self.params, self.c, self.rule, self.sim = params, constants, rule, sim
         self.generators = generators
@@ -98,17 +98,91 @@ class TrainingSimulator:
                 post_trace.masked_fill_(spikes, 1.0)
                 post_trace_live = True
                 self.inhibition.exc_spiked(step, spikes)
-            if post_trace_live and rows_idx.numel():
-                rule.depress_rows_(rows, post_trace.index_select(0, streams))
+            if rule.has_pre_update and post_trace_live and rows_idx.numel():
+                rule.pre_spike_update_(rows, post_trace.index_select(0, streams))
                 weights_flat.index_copy_(0, rows_idx, rows)
             if fired:
                 end = events_until[step]
                 pre_trace = trace_at(step, events.time[:end], events.row[:end], n_rows, rule.pre_decay_log)
                 replica_idx, neuron_idx = spikes.nonzero(as_tuple=True)
                 cols = weights[replica_idx, :, neuron_idx]  # [k, I]
-                rule.potentiate_cols_(cols, pre_trace.view(params.replicas, c.n_inputs)[replica_idx])
+                rule.post_spike_update_(cols, pre_trace.view(params.replicas, c.n_inputs)[replica_idx])
                 weights[replica_idx, :, neuron_idx] = cols
         return self.counts.clone()
+
+
+class WindowedTrainingSimulator(TrainingSimulator):
+    """Training with tinySNN's windowed rule: weights are constant inside an update window.
+
+    The X→E current of a whole window is therefore one gather of the fired rows and one
+    index_add; the per-step loop is elementwise only. At each window's end the rule updates
+    the columns of the neurons that spiked in it.
+    """
+
+    def __init__(self, params: NetworkParams, constants: NetworkConstants, rule: AdaptivePotentiation,
+                 model: ModelConfig, sim: SimConfig, generators: list[torch.Generator]) -> None:
+        super().__init__(params, constants, rule, model, sim, generators)  # type: ignore[arg-type]
+        self.window_rule = rule
+        self.window_counts = torch.zeros_like(self.counts)
+
+    def run(self, events: SpikeEvents) -> torch.Tensor:
+        c, exc, params = self.c, self.c.exc, self.params
+        u, last_spike = self.u, self.last_spike
+        u.zero_()
+        last_spike.fill_(NEVER)
+        self.counts.zero_()
+        self.inhibition.reset()
+        threshold = params.theta + exc.thresh
+        last_fire_step = int(NEVER)
+        window = self.window_rule.window_steps
+        for start in range(0, events.steps, window):
+            stop = min(start + window, events.steps)
+            lo, hi = torch.searchsorted(events.time, torch.tensor([start, stop], device=events.time.device)).tolist()
+            currents = self._window_current(events, lo, hi, start, stop)
+            self.window_counts.zero_()
+            fired_in_window = False
+            for step in range(start, stop):
+                current = currents[step - start]
+                inhibition = self.inhibition.current(step)
+                if inhibition is not None:
+                    current.add_(inhibition)
+                if step - last_fire_step <= exc.refrac_steps:
+                    current.masked_fill_(refractory(last_spike, step, exc), 0.0)
+                u.mul_(exc.decay).add_(current)  # u ← α·u + I
+                spikes = u >= threshold
+                if bool(spikes.any()):
+                    u.masked_fill_(spikes, exc.reset)
+                    last_spike.masked_fill_(spikes, float(step))
+                    last_fire_step = step
+                    self.window_counts.add_(spikes)
+                    params.theta.add_(spikes, alpha=c.theta_plus)  # θ ← θ + θ_plus at each spike
+                    threshold = params.theta + exc.thresh
+                    self.inhibition.exc_spiked(step, spikes)
+                    fired_in_window = True
+            self.counts.add_(self.window_counts)
+            if fired_in_window:
+                self.window_rule.update_(params.weights, self.window_counts,
+                                         self._pre_trace(events, lo, hi, start, stop))
+        return self.counts.clone()
+
+    def _window_current(self, events: SpikeEvents, lo: int, hi: int, start: int, stop: int) -> torch.Tensor:
+        """[stop − start, R, N]: Σ of the weight rows of the inputs fired at each step, per replica."""
+        replicas, n = self.params.replicas, self.c.n_neurons
+        rows = self.params.weights.view(-1, n).index_select(0, events.row[lo:hi])
+        slots = (events.time[lo:hi] - start) * replicas + events.stream[lo:hi]
+        current = torch.zeros((stop - start) * replicas, n, device=rows.device)
+        return current.index_add_(0, slots, rows).view(stop - start, replicas, n)
+
+    def _pre_trace(self, events: SpikeEvents, lo: int, hi: int, start: int, stop: int) -> torch.Tensor:
+        """x_pre [R, I] for the update at the end of the window [start, stop)."""
+        rule, size = self.window_rule, self.params.replicas * self.c.n_inputs
+        if rule.pre_trace is PreTrace.last:
+            x = trace_at(stop - 1, events.time[:hi], events.row[:hi], size, rule.pre_decay_log)
+        else:
+            before = torch.full((size,), float("-inf"), device=events.time.device)
+            before.scatter_reduce_(0, events.row[:lo], events.time[:lo].float(), reduce="amax")
+            x = mean_trace(start, stop, events.time[lo:hi], events.row[lo:hi], size, rule.pre_decay_log, before)
+        return x.view(self.params.replicas, self.c.n_inputs)
 
 
 class InferenceSimulator:
@@ -164,3 +238,12 @@ class InferenceSimulator:
             spikes = torch.sparse_csr_tensor(crow, row - stream * n_inputs,
                                              torch.ones_like(time, dtype=torch.float32), size=(n_rows, n_inputs))
         return (spikes @ self.weights).view(stop - start, batch, -1)
+
+
+def make_training_simulator(params: NetworkParams, constants: NetworkConstants, rule: LearningRule,
+                            model: ModelConfig, sim: SimConfig,
+                            generators: list[torch.Generator]) -> TrainingSimulator:
+    """The kernel that fits the rule: windowed for tinySNN's rule, per-step for spike-driven STDP."""
+    if isinstance(rule, AdaptivePotentiation):
+        return WindowedTrainingSimulator(params, constants, rule, model, sim, generators)
+    return TrainingSimulator(params, constants, rule, model, sim, generators)

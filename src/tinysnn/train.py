@@ -24,13 +24,13 @@ from .config import ConfigError, TrainConfig, register_configs, to_plain, valida
 from .data import DataFileError, load_dataset
 from .data.datasets import default_data_root
 from .evaluation import Scores, assign_labels, predict_all_activity, predict_proportion
-from .learning import PairSTDP
+from .learning import build_rule
 from .network import NetworkConstants, init_params
 from .plotting import save_receptive_fields
 from .protocol import TrainingLog, collect_counts, train_epochs
 from .results import write_json
 from .runtime import EVAL_SEED_OFFSET, configure_threads, make_generator, replica_generators, resolve_device
-from .simulator import InferenceSimulator, TrainingSimulator
+from .simulator import InferenceSimulator, make_training_simulator
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -61,8 +61,8 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
     constants = NetworkConstants.build(model, sim)
     generators = replica_generators(config.seed, replicas, device)
     params = init_params(model, generators, device)
-    rule = PairSTDP.build(config.learning, model, sim)
-    simulator = TrainingSimulator(params, constants, rule, model, sim, generators)
+    rule = build_rule(config.learning, model, sim)
+    simulator = make_training_simulator(params, constants, rule, model, sim, generators)
 
     train_images = _flat_images(train_set.images, n_train, device)
     train_labels = train_set.labels[:n_train].to(device)
@@ -84,7 +84,7 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
     bar.close()
 
     # Evaluation is batched over images, where large elementwise ops do gain from every core.
-    configure_threads(os.cpu_count() or 1)
+    configure_threads(config.eval_threads or os.cpu_count() or 1)
     label_images = _flat_images(train_set.images, n_label, device)
     label_targets = train_set.labels[:n_label].to(device)
     test_images = _flat_images(test_set.images, n_test, device)

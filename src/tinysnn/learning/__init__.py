@@ -1,5 +1,23 @@
-"""Plasticity rules (event-driven updates on the rows/columns that spiked)."""
+"""Plasticity rules for the X→E weights, chosen by ``learning.rule``."""
 
-from .stdp import PairSTDP, trace_at
+from __future__ import annotations
 
-__all__ = ["PairSTDP", "trace_at"]
+from ..config import LearningConfig, ModelConfig, Rule, SimConfig
+from .adaptive import AdaptivePotentiation
+from .stdp import SLSTDP, PairSTDP
+from .traces import mean_trace, trace_at
+
+SpikeDrivenRule = PairSTDP | SLSTDP
+LearningRule = PairSTDP | SLSTDP | AdaptivePotentiation
+
+
+def build_rule(learning: LearningConfig, model: ModelConfig, sim: SimConfig) -> LearningRule:
+    if learning.rule is Rule.pair_stdp:
+        return PairSTDP.build(learning, model, sim)
+    if learning.rule is Rule.sl_stdp:
+        return SLSTDP.build(learning, model, sim)
+    return AdaptivePotentiation.build(learning, model, sim)
+
+
+__all__ = ["AdaptivePotentiation", "LearningRule", "PairSTDP", "SLSTDP", "SpikeDrivenRule", "build_rule",
+           "mean_trace", "trace_at"]

@@ -1,14 +1,18 @@
-"""Pair-wise STDP with traces (BindsNET's PostPre), applied event-driven.
+"""Spike-driven STDP rules, applied event-driven to the rows/columns that spiked.
 
-Traces decay with τ and are set to 1 at a spike: x(t) = exp(−(t − t_last)·dt/τ).
-At a presynaptic spike of input i:   Δw_ij = −η_pre · x_post,j   (depression)
-At a postsynaptic spike of neuron j: Δw_ij = +η_post · x_pre,i   (potentiation)
-then w is clamped to [w_min, w_max]. Only the rows of inputs that fired and the columns of
-neurons that fired are touched.
+Traces: x = exp(−(t − t_last)·dt/τ) (set to 1 at a spike, decaying in between).
+
+* ``PairSTDP`` — pair-wise STDP (BindsNET's PostPre, the Diehl & Cook baseline):
+  at a presynaptic spike of input i:   Δw_ij = −η_pre · x_post,j
+  at a postsynaptic spike of neuron j: Δw_ij = +η_post · x_pre,i
+* ``SLSTDP`` — SL-STDP (Srinivasan et al., IJCNN 2017), see its docstring.
+
+Weights are clamped to [w_min, w_max] after each update.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -24,32 +28,56 @@ class PairSTDP:
     post_decay: float  # exp(−dt/τ_post)
     w_min: float
     w_max: float
+    #: this rule also acts at presynaptic spikes
+    has_pre_update = True
 
     @classmethod
     def build(cls, learning: LearningConfig, model: ModelConfig, sim: SimConfig) -> "PairSTDP":
-        return cls(
-            nu_pre=learning.nu_pre,
-            nu_post=learning.nu_post,
-            pre_decay_log=-sim.dt_ms / learning.tau_pre_ms,
-            post_decay=float(torch.tensor(-sim.dt_ms / learning.tau_post_ms).exp()),
-            w_min=model.w_min,
-            w_max=model.w_max,
-        )
+        return cls(nu_pre=learning.nu_pre, nu_post=learning.nu_post, pre_decay_log=-sim.dt_ms / learning.tau_pre_ms,
+                   post_decay=math.exp(-sim.dt_ms / learning.tau_post_ms), w_min=model.w_min, w_max=model.w_max)
 
-    def depress_rows_(self, rows: torch.Tensor, post_trace: torch.Tensor) -> None:
+    def pre_spike_update_(self, rows: torch.Tensor, post_trace: torch.Tensor) -> None:
         """rows [k, N] of inputs that fired; post_trace [k, N]: w ← max(w − η_pre·x_post, w_min)."""
         rows.sub_(post_trace, alpha=self.nu_pre).clamp_(min=self.w_min)
 
-    def potentiate_cols_(self, cols: torch.Tensor, pre_trace: torch.Tensor) -> None:
+    def post_spike_update_(self, cols: torch.Tensor, pre_trace: torch.Tensor) -> None:
         """cols [k, I] of neurons that fired; pre_trace [k, I]: w ← min(w + η_post·x_pre, w_max)."""
         cols.add_(pre_trace, alpha=self.nu_post).clamp_(max=self.w_max)
 
 
-def trace_at(step: int, times: torch.Tensor, rows: torch.Tensor, size: int, decay_log: float) -> torch.Tensor:
-    """Spike traces of ``size`` inputs at ``step`` from the events (times, rows) up to that step.
+@dataclass(frozen=True)
+class SLSTDP:
+    """SL-STDP as reconstructed from secondary sources (the IJCNN 2017 text was not available).
 
-    x = exp((t_last − t)·dt/τ) with t_last each input's latest spike (0 if it never fired).
+    Assumptions: updates happen only at postsynaptic spikes (no presynaptic-spike updates, which
+    is what makes the rule cheaper than pair STDP); the sign is set by how recently the input
+    fired, read from its trace against a target x_tar; magnitudes are soft-bounded:
+
+        x_pre ≥ x_tar:  Δw = +η_p · (x_pre − x_tar) · (w_max − w)
+        x_pre < x_tar:  Δw = −η_d · (x_tar − x_pre) · (w − w_min)
+
+    with η_p = ``nu_post``, η_d = ``nu_depression``, x_tar = ``x_tar`` (default 0.4, D&C's
+    STDP offset).
     """
-    last = torch.full((size,), float("-inf"), device=times.device)
-    last.scatter_reduce_(0, rows, times.float(), reduce="amax")
-    return last.sub_(step).mul_(-decay_log).exp_()
+
+    nu_post: float
+    nu_depression: float
+    x_tar: float
+    pre_decay_log: float
+    post_decay: float
+    w_min: float
+    w_max: float
+    has_pre_update = False
+
+    @classmethod
+    def build(cls, learning: LearningConfig, model: ModelConfig, sim: SimConfig) -> "SLSTDP":
+        return cls(nu_post=learning.nu_post, nu_depression=learning.nu_depression, x_tar=learning.x_tar,
+                   pre_decay_log=-sim.dt_ms / learning.tau_pre_ms,
+                   post_decay=math.exp(-sim.dt_ms / learning.tau_post_ms), w_min=model.w_min, w_max=model.w_max)
+
+    def post_spike_update_(self, cols: torch.Tensor, pre_trace: torch.Tensor) -> None:
+        """cols [k, I] of neurons that fired; pre_trace [k, I]."""
+        gap = pre_trace - self.x_tar
+        potentiation = gap.clamp(min=0).mul_(self.w_max - cols).mul_(self.nu_post)
+        depression = gap.clamp(max=0).mul_(cols - self.w_min).mul_(self.nu_depression)
+        cols.add_(potentiation).add_(depression).clamp_(self.w_min, self.w_max)

@@ -1,0 +1,118 @@
+"""tinySNN's adaptive potentiation and SL-STDP on hand-computed cases."""
+
+import math
+
+import torch
+
+from tinysnn.config import LearningConfig, LIFConfig, ModelConfig, Rule, SimConfig, Topology
+from tinysnn.encoding import SpikeEvents
+from tinysnn.inhibition import DirectInhibition
+from tinysnn.learning import SLSTDP, AdaptivePotentiation, build_rule, mean_trace, trace_at
+from tinysnn.network import NetworkConstants, NetworkParams, init_params
+from tinysnn.runtime import replica_generators
+from tinysnn.simulator import WindowedTrainingSimulator, make_training_simulator
+
+
+def adaptive(**kw) -> AdaptivePotentiation:
+    return AdaptivePotentiation.build(LearningConfig(rule=Rule.adaptive, **kw), ModelConfig(), SimConfig())
+
+
+def test_potentiation_factor_is_ceil_of_max_count_over_n_th():
+    rule = adaptive(n_th=5)
+    counts = torch.tensor([[0.0, 3.0, 11.0], [5.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    # maxN 11 → k 3; maxN 5 → k 1; maxN 0 → k 0
+    assert rule.potentiation_factor(counts).tolist() == [3.0, 1.0, 0.0]
+
+
+def test_only_neurons_that_spiked_move_with_soft_bound():
+    rule = adaptive(n_th=2, nu_post=0.1)
+    weights = torch.tensor([[[0.5, 0.5], [0.9, 0.2], [0.0, 0.3]]])  # [R=1, I=3, N=2]
+    counts = torch.tensor([[3.0, 0.0]])  # neuron 0 spiked 3× → k = ceil(3/2) = 2
+    x_pre = torch.tensor([[1.0, 0.5, 0.0]])
+    rule.update_(weights, counts, x_pre)
+    # Δw = k·η·x_pre·(w_max − w) = 0.2·x·(1 − w): 0.5 + 0.2·1·0.5, 0.9 + 0.2·0.5·0.1, 0 + 0
+    assert torch.allclose(weights[0, :, 0], torch.tensor([0.6, 0.91, 0.0]))
+    assert torch.equal(weights[0, :, 1], torch.tensor([0.5, 0.2, 0.3]))  # did not spike
+
+
+def test_update_never_passes_w_max():
+    rule = adaptive(n_th=1, nu_post=0.5)
+    weights = torch.full((1, 4, 1), 0.9)
+    rule.update_(weights, torch.tensor([[40.0]]), torch.ones(1, 4))  # k = 40, k·η = 20
+    assert torch.all(weights <= 1.0)
+
+
+def test_window_defaults_to_the_presentation_and_follows_config():
+    assert adaptive().window_steps == SimConfig().steps
+    assert adaptive(update_window_ms=50.0).window_steps == 50
+
+
+def test_mean_trace_matches_per_step_definition():
+    # input 0 fires at steps 2 and 4 inside window [2, 6); input 1 fired at step 0 before it
+    decay_log = -1 / 20
+    times, rows = torch.tensor([2, 4]), torch.tensor([0, 0])
+    before = torch.tensor([float("-inf"), 0.0])
+    got = mean_trace(2, 6, times, rows, 2, decay_log, before)
+    d = math.exp(decay_log)
+    want0 = (1 + d + 1 + d) / 4
+    want1 = (d**2 + d**3 + d**4 + d**5) / 4
+    assert torch.allclose(got, torch.tensor([want0, want1]))
+    assert math.isclose(float(trace_at(5, times, rows, 2, decay_log)[0]), d, rel_tol=1e-6)
+
+
+def test_sl_stdp_sign_follows_trace_target():
+    rule = SLSTDP.build(LearningConfig(rule=Rule.sl_stdp, nu_post=0.1, nu_depression=0.2, x_tar=0.4),
+                        ModelConfig(), SimConfig())
+    cols = torch.tensor([[0.5, 0.5, 0.5]])
+    rule.post_spike_update_(cols, torch.tensor([[1.0, 0.4, 0.0]]))
+    # +0.1·0.6·0.5 = +0.03; no change at the target; −0.2·0.4·0.5 = −0.04
+    assert torch.allclose(cols, torch.tensor([[0.53, 0.5, 0.46]]))
+    assert not rule.has_pre_update
+
+
+def test_build_rule_maps_config_to_rule():
+    model, sim = ModelConfig(), SimConfig()
+    assert isinstance(build_rule(LearningConfig(rule=Rule.sl_stdp), model, sim), SLSTDP)
+    assert isinstance(build_rule(LearningConfig(rule=Rule.adaptive), model, sim), AdaptivePotentiation)
+
+
+def _windowed(model: ModelConfig, sim: SimConfig, learning: LearningConfig, weights: torch.Tensor):
+    constants = NetworkConstants.build(model, sim)
+    params = NetworkParams(weights=weights[None].clone(), theta=torch.zeros(1, model.n_neurons))
+    rule = build_rule(learning, model, sim)
+    return make_training_simulator(params, constants, rule, model, sim, [torch.Generator()]), params
+
+
+def test_windowed_kernel_updates_once_per_window_from_its_own_counts():
+    exc = LIFConfig(thresh_mv=-64.5, refrac_ms=0.0)  # fires at u ≥ 0.5 mV, no refractory period
+    model = ModelConfig(topology=Topology.tinysnn, n_inputs=2, n_neurons=2, exc=exc, theta_plus_mv=0.0,
+                        w_lateral_mv=0.0)
+    sim = SimConfig(presentation_ms=20)
+    learning = LearningConfig(rule=Rule.adaptive, nu_post=0.1, n_th=1, update_window_ms=10.0)
+    weights = torch.tensor([[0.6, 0.2], [0.0, 0.7]])  # [I, N]
+    simulator, params = _windowed(model, sim, learning, weights)
+    assert isinstance(simulator, WindowedTrainingSimulator)
+    # input 0 fires at steps 0 and 3 (neuron 0 fires twice), input 1 at step 12 (neuron 1 fires once)
+    events = SpikeEvents(time=torch.tensor([0, 3, 12]), stream=torch.zeros(3, dtype=torch.long),
+                         row=torch.tensor([0, 0, 1]), steps=20, streams=1)
+    counts = simulator.run(events)
+    assert counts.tolist() == [[2.0, 1.0]]
+    d = math.exp(-1 / 20)
+    # window 1 ends at step 9: k = ceil(2/1) = 2, x_pre = (d^6, 0): only neuron 0 moves
+    w00 = 0.6 + 2 * 0.1 * d**6 * (1 - 0.6)
+    # window 2 ends at step 19: k = 1, x_pre = (d^16, d^7): only neuron 1 moves
+    w01 = 0.2 + 0.1 * d**16 * (1 - 0.2)
+    w11 = 0.7 + 0.1 * d**7 * (1 - 0.7)
+    assert torch.allclose(params.weights[0], torch.tensor([[w00, w01], [0.0, w11]]), atol=1e-6)
+
+
+def test_tinysnn_model_holds_no_inhibitory_population_state():
+    model = ModelConfig(topology=Topology.tinysnn, n_neurons=5)
+    sim = SimConfig()
+    gens = replica_generators(0, 1, torch.device("cpu"))
+    params = init_params(model, gens, torch.device("cpu"))
+    simulator = make_training_simulator(params, NetworkConstants.build(model, sim),
+                                        build_rule(LearningConfig(rule=Rule.adaptive), model, sim), model, sim, gens)
+    assert isinstance(simulator.inhibition, DirectInhibition)
+    assert not [v for v in vars(simulator.inhibition).values() if isinstance(v, torch.Tensor)]
+    assert set(vars(params)) == {"weights", "theta"}

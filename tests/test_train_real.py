@@ -1,0 +1,76 @@
+"""End-to-end runs on real MNIST (marked slow; need `make data`)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from tinysnn.checkpoint import load_checkpoint
+from tinysnn.config import register_configs, validate
+from tinysnn.train import run
+
+from .conftest import requires_mnist
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+pytestmark = [pytest.mark.slow, requires_mnist]
+register_configs()
+
+
+def config(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return validate(compose(config_name="config", overrides=["run.progress=false", *overrides]))
+
+
+def test_short_training_is_far_above_chance(tmp_path):
+    cfg = config("model.n_neurons=100", "run.n_train=1000", "run.n_label=1000", "run.n_test=1000")
+    metrics = run(cfg, tmp_path)
+    assert metrics["train"]["images"] == 1000
+    # chance is 10%; 100 neurons after 1,000 images reach ~60%
+    assert metrics["accuracy"]["all_activity"] > 0.45
+    assert metrics["accuracy"]["proportion"] > 0.45
+
+
+def test_same_seed_gives_identical_metrics_and_weights(tmp_path):
+    overrides = ["model.n_neurons=20", "run.n_train=60", "run.n_label=100", "run.n_test=100", "sim.presentation_ms=100"]
+    a = run(config(*overrides), tmp_path / "a")
+    b = run(config(*overrides), tmp_path / "b")
+    c = run(config(*overrides, "seed=1"), tmp_path / "c")
+    for key in ("accuracy", "per_replica"):
+        assert a[key] == b[key]
+    wa, wb, wc = (load_checkpoint(tmp_path / n / "checkpoint.pt")["weights"] for n in "abc")
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+def test_entry_point_from_another_directory(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "tinysnn.train", "run=smoke", "model.n_neurons=30", "run.n_train=50",
+           "run.n_label=100", "run.n_test=100", "run.replicas=2", "run.progress=false", f"hydra.run.dir={out}"]
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TINYSNN_DATA": str(Path(__file__).resolve().parents[1] / "data")})
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy" in result.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["per_replica"]) == 2
+    assert metrics["choices"]["model"] == "diehl_cook" and metrics["choices"]["run"] == "smoke"
+    assert len(metrics["per_replica"][0]["confusion"]["all_activity"]) == 10
+    checkpoint = load_checkpoint(out / "checkpoint.pt")  # weights_only=True inside
+    assert checkpoint["weights"].shape == (2, 784, 30) and checkpoint["theta"].shape == (2, 30)
+    assert checkpoint["config"]["model"]["n_neurons"] == 30
+    assert (out / "receptive_fields.png").stat().st_size > 1000
+    assert not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("override,message", [
+    ("sim.max_rate_hz=-1", "sim.max_rate_hz"),
+    ("run.n_test=20000", "run.n_test"),
+])
+def test_entry_point_rejects_bad_values_clearly(tmp_path, override, message):
+    cmd = [sys.executable, "-m", "tinysnn.train", override, f"hydra.run.dir={tmp_path}"]
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
