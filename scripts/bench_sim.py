@@ -1,11 +1,12 @@
 #!/usr/bin/env python
 """Simulator speed and memory on real MNIST: prints a markdown table.
 
-Rows: training ms/image (R=1, B=1) and per replica at R=8; inference ms/image at
-B = 1, 64, 256, 1000. Each row runs in its own process so its peak RSS is its own.
-Times are medians over repeated chunks, after a warm-up.
+For each network — the Diehl & Cook baseline (inhibitory population, pair STDP) and tinySNN
+(direct inhibition, adaptive windowed potentiation) — rows give training ms/image (R=1, B=1)
+and per replica at R=8, and inference ms/image at B = 1, 64, 256, 1000. Each row runs in its
+own process so its peak RSS is its own. Times are medians over repeated chunks after a warm-up.
 
-    python scripts/bench_sim.py [--neurons 400] [--steps 250] [--topology diehl_cook]
+    python scripts/bench_sim.py [--neurons 400] [--steps 250] [--networks baseline tinysnn]
 """
 
 from __future__ import annotations
@@ -32,8 +33,15 @@ from tinysnn.runtime import make_generator, replica_generators
 from tinysnn.simulator import InferenceSimulator, make_training_simulator
 
 
+NETWORKS = {
+    "baseline": (Topology.diehl_cook, Rule.pair_stdp),
+    "tinysnn": (Topology.tinysnn, Rule.adaptive),
+}
+
+
 def _setup(args: argparse.Namespace, replicas: int):
-    model = ModelConfig(topology=Topology(args.topology), n_neurons=args.neurons)
+    topology, _ = NETWORKS[args.network]
+    model = ModelConfig(topology=topology, n_neurons=args.neurons)
     sim = SimConfig(presentation_ms=float(args.steps))
     constants = NetworkConstants.build(model, sim)
     device = torch.device("cpu")
@@ -46,7 +54,7 @@ def _setup(args: argparse.Namespace, replicas: int):
 def bench_training(args: argparse.Namespace, replicas: int) -> dict:
     torch.set_num_threads(1)
     model, sim, constants, generators, params, images = _setup(args, replicas)
-    rule = build_rule(LearningConfig(rule=Rule(args.rule)), model, sim)
+    rule = build_rule(LearningConfig(rule=NETWORKS[args.network][1]), model, sim)
     simulator = make_training_simulator(params, constants, rule, model, sim, generators)
     chunk = max(10, args.train_images // replicas)
     times, index = [], 0
@@ -85,11 +93,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--neurons", type=int, default=400)
     parser.add_argument("--steps", type=int, default=250)
-    parser.add_argument("--topology", default="diehl_cook", choices=[t.value for t in Topology])
-    parser.add_argument("--rule", default="pair_stdp", choices=[r.value for r in Rule])
+    parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--train-images", type=int, default=100, help="images per timed training chunk")
     parser.add_argument("--infer-images", type=int, default=1000, help="images per timed inference repeat")
+    parser.add_argument("--network", default="baseline", help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--value", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -99,18 +107,18 @@ def main() -> None:
 
     cases = [("train", 1, "training, R=1, B=1", "ms/image"), ("train", 8, "training, R=8", "ms/image/replica")]
     cases += [("infer", b, f"inference, B={b}", "ms/image") for b in (1, 64, 256, 1000)]
-    print(f"tinysnn simulator bench: {args.topology}, {args.neurons} neurons, {args.steps} steps of 1 ms, real MNIST")
+    print(f"tinysnn simulator bench: {args.neurons} excitatory neurons, {args.steps} steps of 1 ms, real MNIST")
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"training 1 thread, inference {os.cpu_count()} threads; medians of {args.repeats} repeats\n")
-    print("| case | time | unit | peak RSS (MiB) |\n|---|---:|---|---:|")
-    passthrough = [f"--neurons={args.neurons}", f"--steps={args.steps}", f"--topology={args.topology}", f"--rule={args.rule}",
-                   f"--repeats={args.repeats}", f"--train-images={args.train_images}",
-                   f"--infer-images={args.infer_images}"]
-    for case, value, label, unit in cases:
-        out = subprocess.run([sys.executable, __file__, f"--case={case}", f"--value={value}", *passthrough],
-                             check=True, capture_output=True, text=True).stdout
-        result = json.loads(out.strip().splitlines()[-1])
-        print(f"| {label} | {result['ms']:.2f} | {unit} | {result['peak_rss_mib']:.0f} |", flush=True)
+    print("| network | case | time | unit | peak RSS (MiB) |\n|---|---|---:|---|---:|")
+    passthrough = [f"--neurons={args.neurons}", f"--steps={args.steps}", f"--repeats={args.repeats}",
+                   f"--train-images={args.train_images}", f"--infer-images={args.infer_images}"]
+    for network in args.networks:
+        for case, value, label, unit in cases:
+            out = subprocess.run([sys.executable, __file__, f"--network={network}", f"--case={case}",
+                                  f"--value={value}", *passthrough], check=True, capture_output=True, text=True).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+            print(f"| {network} | {label} | {result['ms']:.2f} | {unit} | {result['peak_rss_mib']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

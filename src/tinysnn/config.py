@@ -96,7 +96,7 @@ class ModelConfig:
     n_inputs: int = 784
     exc: LIFConfig = field(default_factory=LIFConfig)
     inh: LIFConfig = field(default_factory=_inhibitory_lif)
-    theta_plus_mv: float = 0.05
+    theta_plus_mv: float = 0.2
     tau_theta_ms: float = 1e7
     #: E→I one-to-one weight and I→E all-but-self weight (current mode: mV jump per spike)
     w_exc_inh_mv: float = 22.5
