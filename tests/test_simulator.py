@@ -119,3 +119,15 @@ def test_inference_is_batch_consistent_given_the_same_spikes():
         t, i = dense[:, b].nonzero(as_tuple=True)
         single = type(single)(time=t, stream=torch.zeros_like(t), row=i, steps=sim.steps, streams=1)
         assert torch.equal(inference.run(single)[0], batched[b])
+
+
+def test_direct_inhibition_reproduces_the_relaying_inhibitory_population():
+    """With D&C's constants every inhibitory neuron relays its partner's spike one step later
+    (22.5 mV ≥ its 20 mV threshold, and its 2 ms refractory period is shorter than the excitatory
+    5 ms), so tinySNN's direct inhibition with the same 2-step delay yields the same network."""
+    data = images(10)
+    population, counts_population = train(seed=4, replicas=1, data=data, topology=Topology.diehl_cook)
+    direct, counts_direct = train(seed=4, replicas=1, data=data, topology=Topology.tinysnn)
+    assert counts_population.sum() > 0
+    assert torch.equal(counts_population, counts_direct)
+    assert torch.equal(population.weights, direct.weights)
