@@ -74,3 +74,14 @@ def test_entry_point_rejects_bad_values_clearly(tmp_path, override, message):
     result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("model", ["diehl_cook", "tinysnn"])
+@pytest.mark.parametrize("learning", ["pair_stdp", "sl_stdp", "adaptive"])
+def test_every_model_learning_combination_runs(tmp_path, model, learning):
+    cfg = config(f"model={model}", f"learning={learning}", "model.n_neurons=20", "run.n_train=30",
+                 "run.n_label=50", "run.n_test=50", "sim.presentation_ms=100")
+    metrics = run(cfg, tmp_path)
+    assert metrics["topology"] == model and metrics["rule"] == learning
+    assert metrics["train"]["spikes_per_image"] > 0
+    assert 0.0 <= metrics["accuracy"]["all_activity"] <= 1.0
