@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from .checkpoint import save_checkpoint
 from .config import ConfigError, TrainConfig, register_configs, to_plain, validate
-from .data import DataFileError, load_dataset
+from .data import DataFileError, Dataset, load_dataset
 from .data.datasets import default_data_root
 from .evaluation import Scores, assign_labels, predict_all_activity, predict_proportion
 from .learning import build_rule
@@ -35,15 +35,15 @@ from .simulator import InferenceSimulator, make_training_simulator
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
-def _flat_images(images: torch.Tensor, n: int | None, device: torch.device) -> torch.Tensor:
-    selected = images if n is None else images[:n]
-    return selected.reshape(selected.shape[0], -1).to(device)
+def _first(split: Dataset, n: int | None, key: str) -> Dataset:
+    """The first ``n`` examples of a split (all for None); too many is a config error."""
+    if n is not None and n > len(split):
+        raise ConfigError(f"invalid config `{key}`: asks for {n} images but the {split.split} split has {len(split)}")
+    return split if n is None else split.subset(n)
 
 
-def _subset(n: int | None, available: int, key: str) -> int:
-    if n is not None and n > available:
-        raise ConfigError(f"invalid config `{key}`: asks for {n} images but the split has {available}")
-    return available if n is None else n
+def _flat_images(dataset: Dataset, device: torch.device) -> torch.Tensor:
+    return dataset.images.reshape(len(dataset), -1).to(device)
 
 
 def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -51,11 +51,12 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
     device = resolve_device(config.device.value)
     configure_threads(config.threads)
     root = Path(config.dataset.root) if config.dataset.root else default_data_root()
-    train_set = load_dataset(config.dataset.name.value, "train", root)
-    test_set = load_dataset(config.dataset.name.value, "test", root)
-    n_train = _subset(config.run.n_train, len(train_set), "run.n_train")
-    n_label = _subset(config.run.n_label, len(train_set), "run.n_label")
-    n_test = _subset(config.run.n_test, len(test_set), "run.n_test")
+    train_split = load_dataset(config.dataset.name.value, "train", root)
+    test_split = load_dataset(config.dataset.name.value, "test", root)
+    train_set = _first(train_split, config.run.n_train, "run.n_train")
+    label_set = _first(train_split, config.run.n_label, "run.n_label")
+    test_set = _first(test_split, config.run.n_test, "run.n_test")
+    n_train, n_label, n_test = len(train_set), len(label_set), len(test_set)
 
     model, sim, replicas = config.model, config.sim, config.run.replicas
     constants = NetworkConstants.build(model, sim)
@@ -64,8 +65,8 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
     rule = build_rule(config.learning, model, sim)
     simulator = make_training_simulator(params, constants, rule, model, sim, generators)
 
-    train_images = _flat_images(train_set.images, n_train, device)
-    train_labels = train_set.labels[:n_train].to(device)
+    train_images = _flat_images(train_set, device)
+    train_labels = train_set.labels.to(device)
     total = n_train * config.run.epochs
     bar = tqdm(total=total, desc="train", unit="img", disable=not config.run.progress, mininterval=1.0,
                file=sys.stdout, dynamic_ncols=True)
@@ -85,10 +86,10 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
 
     # Evaluation is batched over images, where large elementwise ops do gain from every core.
     configure_threads(config.eval_threads or os.cpu_count() or 1)
-    label_images = _flat_images(train_set.images, n_label, device)
-    label_targets = train_set.labels[:n_label].to(device)
-    test_images = _flat_images(test_set.images, n_test, device)
-    test_targets = test_set.labels[:n_test]
+    label_images = _flat_images(label_set, device)
+    label_targets = label_set.labels.to(device)
+    test_images = _flat_images(test_set, device)
+    test_targets = test_set.labels
     per_replica = []
     label_seconds = test_seconds = 0.0
     test_presentations = 0

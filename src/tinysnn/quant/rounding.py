@@ -36,8 +36,3 @@ def quantize(x: torch.Tensor, fmt: FixedPoint, rounding: Rounding,
         scaled = scaled.add_(noise).floor_()
     return scaled.clamp_(fmt.min_code, fmt.max_code).mul_(fmt.step)
 
-
-def quantize_(x: torch.Tensor, fmt: FixedPoint, rounding: Rounding,
-              generator: torch.Generator | None = None) -> torch.Tensor:
-    """In-place version of :func:`quantize`."""
-    return x.copy_(quantize(x, fmt, rounding, generator))
