@@ -54,54 +54,68 @@ class TrainingSimulator:
         events = self.encode(images, max_rate_hz, replicas)
         return self.run(events)
 
+    def _start_presentation(self) -> None:
+        """Reset the per-presentation state (θ and weights persist)."""
+        self.u.zero_()
+        self.last_spike.fill_(NEVER)
+        self.counts.zero_()
+        self.inhibition.reset()
+        self.threshold = self.params.theta + self.c.exc.thresh
+        self.last_fire_step = int(NEVER)
+
+    def _excitatory_step(self, step: int, current: torch.Tensor) -> torch.Tensor | None:
+        """Advance the excitatory layer one step with X→E ``current`` [R, N] (consumed).
+
+        Returns the bool spikes [R, N] when any neuron fired, else None; on spikes it resets
+        them, raises θ and hands them to the lateral inhibition.
+        """
+        c, exc, u = self.c, self.c.exc, self.u
+        inhibition = self.inhibition.current(step)
+        if inhibition is not None:
+            current.add_(inhibition)
+        if step - self.last_fire_step <= exc.refrac_steps:
+            current.masked_fill_(refractory(self.last_spike, step, exc), 0.0)
+        u.mul_(exc.decay).add_(current)  # u ← α·u + I
+        spikes = u >= self.threshold
+        if not bool(spikes.any()):
+            return None
+        u.masked_fill_(spikes, exc.reset)
+        self.last_spike.masked_fill_(spikes, float(step))
+        self.last_fire_step = step
+        self.params.theta.add_(spikes, alpha=c.theta_plus)  # θ ← θ + θ_plus at each spike
+        self.threshold = self.params.theta + exc.thresh
+        self.inhibition.exc_spiked(step, spikes)
+        return spikes
+
     def run(self, events: SpikeEvents) -> torch.Tensor:
-        c, exc, rule, params = self.c, self.c.exc, self.rule, self.params
+        c, rule, params = self.c, self.rule, self.params
         n_rows = params.replicas * c.n_inputs
         weights = params.weights
         weights_flat = weights.view(n_rows, c.n_neurons)
-        u, last_spike, post_trace = self.u, self.last_spike, self.post_trace
-        u.zero_()
-        last_spike.fill_(NEVER)
+        post_trace = self.post_trace
         post_trace.zero_()
-        self.counts.zero_()
-        self.inhibition.reset()
-        threshold = params.theta + exc.thresh
+        self._start_presentation()
 
         per_step = events.counts_per_step()
         rows_by_step = torch.split(events.row, per_step)
         streams_by_step = torch.split(events.stream, per_step)
         events_until = list(accumulate(per_step))
         post_trace_live = False  # x_post is zero until the first excitatory spike
-        last_fire_step = int(NEVER)
 
         for step in range(events.steps):
             rows_idx, streams = rows_by_step[step], streams_by_step[step]
             rows = weights_flat.index_select(0, rows_idx)
-            current = self.no_current.index_add(0, streams, rows)
-            inhibition = self.inhibition.current(step)
-            if inhibition is not None:
-                current.add_(inhibition)
-            if step - last_fire_step <= exc.refrac_steps:
-                current.masked_fill_(refractory(last_spike, step, exc), 0.0)
-            u.mul_(exc.decay).add_(current)  # u ← α·u + I
-            spikes = u >= threshold
-            fired = bool(spikes.any())
+            spikes = self._excitatory_step(step, self.no_current.index_add(0, streams, rows))
             if post_trace_live:
                 post_trace.mul_(rule.post_decay)
-            if fired:
-                u.masked_fill_(spikes, exc.reset)
-                last_spike.masked_fill_(spikes, float(step))
-                last_fire_step = step
+            if spikes is not None:
                 self.counts.add_(spikes)
-                params.theta.add_(spikes, alpha=c.theta_plus)  # θ ← θ + θ_plus at each spike
-                threshold = params.theta + exc.thresh
                 post_trace.masked_fill_(spikes, 1.0)
                 post_trace_live = True
-                self.inhibition.exc_spiked(step, spikes)
             if rule.has_pre_update and post_trace_live and rows_idx.numel():
                 rule.pre_spike_update_(rows, post_trace.index_select(0, streams))
                 weights_flat.index_copy_(0, rows_idx, rows)
-            if fired:
+            if spikes is not None:
                 end = events_until[step]
                 pre_trace = trace_at(step, events.time[:end], events.row[:end], n_rows, rule.pre_decay_log)
                 replica_idx, neuron_idx = spikes.nonzero(as_tuple=True)
@@ -126,14 +140,7 @@ class WindowedTrainingSimulator(TrainingSimulator):
         self.window_counts = torch.zeros_like(self.counts)
 
     def run(self, events: SpikeEvents) -> torch.Tensor:
-        c, exc, params = self.c, self.c.exc, self.params
-        u, last_spike = self.u, self.last_spike
-        u.zero_()
-        last_spike.fill_(NEVER)
-        self.counts.zero_()
-        self.inhibition.reset()
-        threshold = params.theta + exc.thresh
-        last_fire_step = int(NEVER)
+        self._start_presentation()
         window = self.window_rule.window_steps
         for start in range(0, events.steps, window):
             stop = min(start + window, events.steps)
@@ -142,26 +149,13 @@ class WindowedTrainingSimulator(TrainingSimulator):
             self.window_counts.zero_()
             fired_in_window = False
             for step in range(start, stop):
-                current = currents[step - start]
-                inhibition = self.inhibition.current(step)
-                if inhibition is not None:
-                    current.add_(inhibition)
-                if step - last_fire_step <= exc.refrac_steps:
-                    current.masked_fill_(refractory(last_spike, step, exc), 0.0)
-                u.mul_(exc.decay).add_(current)  # u ← α·u + I
-                spikes = u >= threshold
-                if bool(spikes.any()):
-                    u.masked_fill_(spikes, exc.reset)
-                    last_spike.masked_fill_(spikes, float(step))
-                    last_fire_step = step
+                spikes = self._excitatory_step(step, currents[step - start])
+                if spikes is not None:
                     self.window_counts.add_(spikes)
-                    params.theta.add_(spikes, alpha=c.theta_plus)  # θ ← θ + θ_plus at each spike
-                    threshold = params.theta + exc.thresh
-                    self.inhibition.exc_spiked(step, spikes)
                     fired_in_window = True
             self.counts.add_(self.window_counts)
             if fired_in_window:
-                self.window_rule.update_(params.weights, self.window_counts,
+                self.window_rule.update_(self.params.weights, self.window_counts,
                                          self._pre_trace(events, lo, hi, start, stop))
         return self.counts.clone()
 
