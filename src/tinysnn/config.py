@@ -246,11 +246,8 @@ class TrainConfig:
         _require(self.eval_threads is None or self.eval_threads >= 1, "eval_threads", "must be >= 1 or null")
 
 
-def validate(cfg: DictConfig | TrainConfig) -> TrainConfig:
+def validate(cfg: DictConfig) -> TrainConfig:
     """Return the composed config as a checked ``TrainConfig`` (raises ConfigError)."""
-    if isinstance(cfg, TrainConfig):
-        cfg.__post_init__()
-        return cfg
     obj: Any = OmegaConf.to_object(cfg)
     assert isinstance(obj, TrainConfig)
     return obj

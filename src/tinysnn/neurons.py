@@ -46,21 +46,28 @@ def refractory(last_spike: torch.Tensor, step: int, c: LIFConstants) -> torch.Te
     return last_spike >= step - c.refrac_steps
 
 
-def lif_step_(
-    u: torch.Tensor,
-    current: torch.Tensor,
-    last_spike: torch.Tensor,
-    threshold: torch.Tensor | float,
-    step: int,
-    c: LIFConstants,
-) -> torch.Tensor:
-    """Advance ``u`` one step in place and return the bool spikes (``current`` is consumed).
+def integrate_(u: torch.Tensor, current: torch.Tensor, last_spike: torch.Tensor, threshold: torch.Tensor | float,
+               step: int, c: LIFConstants, may_be_refractory: bool = True) -> torch.Tensor:
+    """u ← α·u + I in place (I ignored while refractory; ``current`` is consumed); returns s = u ≥ threshold.
 
-    u ← α·u + I (I ignored while refractory); s = u ≥ threshold; u ← u_reset where s.
+    ``may_be_refractory=False`` skips the refractory mask when the caller knows no neuron
+    spiked within the last refrac_steps steps.
     """
-    current.masked_fill_(refractory(last_spike, step, c), 0.0)
+    if may_be_refractory:
+        current.masked_fill_(refractory(last_spike, step, c), 0.0)
     u.mul_(c.decay).add_(current)
-    spikes = u >= threshold
+    return u >= threshold
+
+
+def reset_(u: torch.Tensor, last_spike: torch.Tensor, spikes: torch.Tensor, step: int, c: LIFConstants) -> None:
+    """u ← u_reset where the neurons spiked, and remember the step."""
     u.masked_fill_(spikes, c.reset)
     last_spike.masked_fill_(spikes, float(step))
+
+
+def lif_step_(u: torch.Tensor, current: torch.Tensor, last_spike: torch.Tensor, threshold: torch.Tensor | float,
+              step: int, c: LIFConstants) -> torch.Tensor:
+    """Advance ``u`` one step in place and return the bool spikes (``current`` is consumed)."""
+    spikes = integrate_(u, current, last_spike, threshold, step, c)
+    reset_(u, last_spike, spikes, step, c)
     return spikes

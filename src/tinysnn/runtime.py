@@ -28,6 +28,3 @@ def replica_generators(seed: int, replicas: int, device: torch.device) -> list[t
     """Replica r draws from seed + r, so it reproduces a single run with that seed."""
     return [make_generator(seed + r, device) for r in range(replicas)]
 
-
-def configure_threads(threads: int) -> None:
-    torch.set_num_threads(threads)

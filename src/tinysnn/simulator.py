@@ -20,7 +20,7 @@ from .config import ModelConfig, PreTrace, SimConfig
 from .encoding import SpikeEvents, merge_events, poisson_events, spike_probability
 from .learning import AdaptivePotentiation, LearningRule, SpikeDrivenRule, mean_trace, trace_at
 from .network import NetworkConstants, NetworkParams, make_inhibition
-from .neurons import NEVER, lif_step_, refractory
+from .neurons import NEVER, integrate_, lif_step_, reset_
 
 
 class TrainingSimulator:
@@ -69,18 +69,15 @@ class TrainingSimulator:
         Returns the bool spikes [R, N] when any neuron fired, else None; on spikes it resets
         them, raises θ and hands them to the lateral inhibition.
         """
-        c, exc, u = self.c, self.c.exc, self.u
+        c, exc = self.c, self.c.exc
         inhibition = self.inhibition.current(step)
         if inhibition is not None:
             current.add_(inhibition)
-        if step - self.last_fire_step <= exc.refrac_steps:
-            current.masked_fill_(refractory(self.last_spike, step, exc), 0.0)
-        u.mul_(exc.decay).add_(current)  # u ← α·u + I
-        spikes = u >= self.threshold
+        spikes = integrate_(self.u, current, self.last_spike, self.threshold, step, exc,
+                            may_be_refractory=step - self.last_fire_step <= exc.refrac_steps)
         if not bool(spikes.any()):
             return None
-        u.masked_fill_(spikes, exc.reset)
-        self.last_spike.masked_fill_(spikes, float(step))
+        reset_(self.u, self.last_spike, spikes, step, exc)
         self.last_fire_step = step
         self.params.theta.add_(spikes, alpha=c.theta_plus)  # θ ← θ + θ_plus at each spike
         self.threshold = self.params.theta + exc.thresh
@@ -100,7 +97,8 @@ class TrainingSimulator:
         rows_by_step = torch.split(events.row, per_step)
         streams_by_step = torch.split(events.stream, per_step)
         events_until = list(accumulate(per_step))
-        post_trace_live = False  # x_post is zero until the first excitatory spike
+        # x_post only feeds presynaptic-spike updates, and is zero until the first excitatory spike
+        post_trace_live = False
 
         for step in range(events.steps):
             rows_idx, streams = rows_by_step[step], streams_by_step[step]
@@ -110,9 +108,10 @@ class TrainingSimulator:
                 post_trace.mul_(rule.post_decay)
             if spikes is not None:
                 self.counts.add_(spikes)
-                post_trace.masked_fill_(spikes, 1.0)
-                post_trace_live = True
-            if rule.has_pre_update and post_trace_live and rows_idx.numel():
+                if rule.has_pre_update:
+                    post_trace.masked_fill_(spikes, 1.0)
+                    post_trace_live = True
+            if post_trace_live and rows_idx.numel():
                 rule.pre_spike_update_(rows, post_trace.index_select(0, streams))
                 weights_flat.index_copy_(0, rows_idx, rows)
             if spikes is not None:

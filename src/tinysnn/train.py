@@ -29,7 +29,7 @@ from .network import NetworkConstants, init_params
 from .plotting import save_receptive_fields
 from .protocol import TrainingLog, collect_counts, train_epochs
 from .results import write_json
-from .runtime import EVAL_SEED_OFFSET, configure_threads, make_generator, replica_generators, resolve_device
+from .runtime import EVAL_SEED_OFFSET, make_generator, replica_generators, resolve_device
 from .simulator import InferenceSimulator, make_training_simulator
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -49,7 +49,7 @@ def _flat_images(dataset: Dataset, device: torch.device) -> torch.Tensor:
 def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train, assign labels, test; write metrics.json, checkpoint.pt and receptive_fields.png into ``out_dir``."""
     device = resolve_device(config.device.value)
-    configure_threads(config.threads)
+    torch.set_num_threads(config.threads)  # batch-1 training is dispatch-bound: 1 thread is fastest
     root = Path(config.dataset.root) if config.dataset.root else default_data_root()
     train_split = load_dataset(config.dataset.name.value, "train", root)
     test_split = load_dataset(config.dataset.name.value, "test", root)
@@ -85,7 +85,7 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
     bar.close()
 
     # Evaluation is batched over images, where large elementwise ops do gain from every core.
-    configure_threads(config.eval_threads or os.cpu_count() or 1)
+    torch.set_num_threads(config.eval_threads or os.cpu_count() or 1)
     label_images = _flat_images(label_set, device)
     label_targets = label_set.labels.to(device)
     test_images = _flat_images(test_set, device)
@@ -112,7 +112,7 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
                             "unassigned_neurons": int((assignment.labels < 0).sum())})
         assignments.append(assignment.labels)
         proportions.append(assignment.proportions)
-    configure_threads(config.threads)
+    torch.set_num_threads(config.threads)
 
     def mean(key: str) -> float:
         return sum(r[key].accuracy for r in per_replica) / replicas

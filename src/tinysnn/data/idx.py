@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import gzip
 import math
-import os
-import secrets
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..results import atomic_write
 
 __all__ = ["DataFileError", "read_idx", "write_idx"]
 
@@ -118,14 +118,4 @@ def write_idx(path: str | Path, tensor: torch.Tensor, compress: bool | None = No
     if compress:
         data = gzip.compress(data, mtime=0)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # os.open with mode 0o666 honours the umask (tempfile.mkstemp would force 0o600).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))

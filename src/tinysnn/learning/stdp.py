@@ -64,7 +64,6 @@ class SLSTDP:
     nu_depression: float
     x_tar: float
     pre_decay_log: float
-    post_decay: float
     w_min: float
     w_max: float
     has_pre_update = False
@@ -72,8 +71,7 @@ class SLSTDP:
     @classmethod
     def build(cls, learning: LearningConfig, model: ModelConfig, sim: SimConfig) -> "SLSTDP":
         return cls(nu_post=learning.nu_post, nu_depression=learning.nu_depression, x_tar=learning.x_tar,
-                   pre_decay_log=-sim.dt_ms / learning.tau_pre_ms,
-                   post_decay=math.exp(-sim.dt_ms / learning.tau_post_ms), w_min=model.w_min, w_max=model.w_max)
+                   pre_decay_log=-sim.dt_ms / learning.tau_pre_ms, w_min=model.w_min, w_max=model.w_max)
 
     def post_spike_update_(self, cols: torch.Tensor, pre_trace: torch.Tensor) -> None:
         """cols [k, I] of neurons that fired; pre_trace [k, I]."""
