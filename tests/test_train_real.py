@@ -85,3 +85,50 @@ def test_every_model_learning_combination_runs(tmp_path, model, learning):
     assert metrics["topology"] == model and metrics["rule"] == learning
     assert metrics["train"]["spikes_per_image"] > 0
     assert 0.0 <= metrics["accuracy"]["all_activity"] <= 1.0
+
+
+def test_ptq_and_itq_from_an_fp32_reference(tmp_path):
+    """FP32 records its ranges; PTQ quantizes its checkpoint without training; ITQ trains in fixed point."""
+    base = ["model=tinysnn", "learning=adaptive", "model.n_neurons=50", "run.n_train=300", "run.n_label=300",
+            "run.n_test=300"]
+    fp32 = run(config(*base), tmp_path / "fp32")
+    ranges = fp32["ranges"]
+    assert ranges["weights"]["high"] <= 1.0 and ranges["v_mem"]["low"] < 0 < ranges["v_th"]["low"]
+    assert fp32["accuracy"]["all_activity"] > 0.4
+
+    reference = f"quant.reference={tmp_path / 'fp32'}"
+    ptq16 = run(config(*base, "scheme=ptq", "precision=q16", "target=wn", reference), tmp_path / "ptq16")
+    assert ptq16["train"]["images"] == 0 and ptq16["quant"]["formats"]["neurons"].startswith("Q")
+    assert abs(ptq16["accuracy"]["all_activity"] - fp32["accuracy"]["all_activity"]) <= 0.03
+    ptq_checkpoint = load_checkpoint(tmp_path / "ptq16" / "checkpoint.pt")
+    step = ptq16["quant"]["weight_step"]
+    assert torch.equal(ptq_checkpoint["weights"] / step, (ptq_checkpoint["weights"] / step).round())
+    assert (tmp_path / "ptq16" / "export.pt").is_file()
+
+    ptq2 = run(config(*base, "scheme=ptq", "precision=q4", "target=wn", "rounding=truncate", reference),
+               tmp_path / "ptq4")
+    assert ptq2["quant"]["formats"]["weights"] == "UQ0.4"
+
+    itq = run(config(*base, "scheme=itq", "precision=q8", "rounding=stochastic", reference), tmp_path / "itq")
+    assert itq["train"]["images"] == 300 and itq["accuracy"]["all_activity"] > 0.3
+    assert "ranges" not in itq  # ranges describe FP32 runs only
+
+
+def test_ranges_cli_reproduces_the_recorded_ranges(tmp_path):
+    out = tmp_path / "fp32"
+    run(config("model.n_neurons=20", "run.n_train=50", "run.n_label=100", "run.n_test=50"), out)
+    recorded = json.loads((out / "metrics.json").read_text())
+    metrics = dict(recorded)
+    del metrics["ranges"]
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    result = subprocess.run([sys.executable, "-m", "tinysnn.ranges", str(out)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "metrics.json").read_text())["ranges"] == recorded["ranges"]
+
+
+def test_quantized_run_without_reference_is_a_clear_error(tmp_path):
+    cmd = [sys.executable, "-m", "tinysnn.train", "scheme=itq", "precision=q8", f"hydra.run.dir={tmp_path}"]
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "quant.reference" in result.stderr and "Traceback" not in result.stderr

@@ -15,6 +15,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from .quant.rounding import Rounding
+
 
 class ConfigError(ValueError):
     """A configuration value is impossible; the message names the key and a fix."""
@@ -51,6 +53,30 @@ class PreTrace(str, Enum):
 
     last = "last"  # the trace at the update step
     mean = "mean"  # the trace averaged over the update window
+
+
+class Scheme(str, Enum):
+    """When parameters are quantized: never, after FP32 training (PTQ), or during training (ITQ)."""
+
+    none = "none"
+    ptq = "ptq"
+    itq = "itq"
+
+
+class QuantTarget(str, Enum):
+    """What is fixed point: weights only (qW), or weights and neuron parameters V_mem, V_th/θ (qWN)."""
+
+    w = "w"
+    wn = "wn"
+
+
+class VRange(str, Enum):
+    """Which values of V_mem the neuron format's integer bits must cover."""
+
+    #: up to the largest threshold and potential: deep inhibition saturates at the format's floor
+    spiking = "spiking"
+    #: every value observed, the most negative included
+    observed = "observed"
 
 
 class Device(str, Enum):
@@ -148,6 +174,8 @@ class LearningConfig:
     update_window_ms: Optional[float] = None
     #: adaptive: x_pre at the update step (last) or averaged over the window (mean)
     pre_trace: PreTrace = PreTrace.last
+    #: adaptive: η_post falls geometrically from nu_post to this over the training run (null = constant)
+    nu_post_final: Optional[float] = None
 
     def check(self) -> None:
         for key in ("nu_pre", "nu_post", "nu_depression"):
@@ -159,6 +187,8 @@ class LearningConfig:
         _require(self.n_th >= 1, "learning.n_th", f"must be >= 1, got {self.n_th}")
         _require(self.update_window_ms is None or self.update_window_ms > 0, "learning.update_window_ms",
                  "must be > 0 or null (once per presentation)")
+        _require(self.nu_post_final is None or self.nu_post_final > 0, "learning.nu_post_final",
+                 f"must be > 0 (geometric decay) or null (constant η_post), got {self.nu_post_final}")
 
 
 @dataclass
@@ -220,12 +250,46 @@ class RunConfig:
 
 
 @dataclass
+class QuantConfig:
+    """Fixed-point quantization (groups scheme, precision, rounding, target write here)."""
+
+    scheme: Scheme = Scheme.none
+    #: total bits per stored value (null = FP32)
+    bits: Optional[int] = None
+    rounding: Rounding = Rounding.nearest
+    target: QuantTarget = QuantTarget.w
+    #: FP32 run folder: PTQ quantizes its checkpoint; both schemes take their ranges from its metrics.json
+    reference: Optional[str] = None
+    v_range: VRange = VRange.spiking
+    #: fractional bits of the membrane decay constant α (a device constant)
+    decay_frac_bits: int = 16
+    #: write export.pt (integer codes and formats) for quantized runs
+    export: bool = True
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is fixed point (PTQ at precision=fp32 re-evaluates the reference as is)."""
+        return self.scheme is not Scheme.none and self.bits is not None
+
+    def check(self) -> None:
+        _require(self.bits is None or 2 <= self.bits <= 32, "quant.bits",
+                 f"must be between 2 and 32 (or null for FP32), got {self.bits}")
+        _require(self.scheme is not Scheme.none or self.bits is None, "quant.bits",
+                 f"{self.bits} bits but quant.scheme=none; choose scheme=ptq or scheme=itq, or precision=fp32")
+        _require(self.reference is not None or not (self.active or self.scheme is Scheme.ptq), "quant.reference",
+                 f"scheme={self.scheme.value} needs an FP32 run folder for its range analysis "
+                 "(and, for PTQ, its checkpoint): quant.reference=outputs/.../<run>")
+        _require(1 <= self.decay_frac_bits <= 30, "quant.decay_frac_bits", "must lie in [1, 30]")
+
+
+@dataclass
 class TrainConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     learning: LearningConfig = field(default_factory=LearningConfig)
     sim: SimConfig = field(default_factory=SimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    quant: QuantConfig = field(default_factory=QuantConfig)
     seed: int = 0
     device: Device = Device.auto
     #: torch intra-op threads for training (batch-1 steps are dispatch-bound: 1 is fastest)
@@ -238,6 +302,7 @@ class TrainConfig:
         self.learning.check()
         self.sim.check()
         self.run.check()
+        self.quant.check()
         window = self.learning.update_window_ms
         _require(window is None or window >= self.sim.dt_ms, "learning.update_window_ms",
                  f"must be at least one time step ({self.sim.dt_ms} ms)")

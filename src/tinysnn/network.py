@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from .config import ModelConfig, SimConfig, Topology
 from .inhibition import DirectInhibition, InhibitoryPopulation
 from .neurons import LIFConstants
+
+if TYPE_CHECKING:
+    from .quant.plan import QuantPlan
 
 
 @dataclass
@@ -70,13 +74,21 @@ def normalize_weights_(weights: torch.Tensor, total: float) -> None:
 
 
 def end_presentation_(params: NetworkParams, replicas: list[int], steps: int, constants: NetworkConstants,
-                      model: ModelConfig) -> None:
-    """After a training presentation: θ decays, weights are renormalised (only the given replicas)."""
+                      model: ModelConfig, quant: "QuantPlan | None" = None) -> None:
+    """After a training presentation: θ decays, weights are renormalised (only the given replicas).
+
+    With a plan (ITQ) the renormalised weights, and for qWN the decayed θ, are re-quantized.
+    """
     decay = math.exp(steps * constants.theta_decay_per_step_log)  # θ ← θ·exp(−T·dt/τ_θ)
     if len(replicas) == params.replicas:
         params.theta.mul_(decay)
         normalize_weights_(params.weights, model.weight_norm_total)
-        return
-    for r in replicas:
-        params.theta[r].mul_(decay)
-        normalize_weights_(params.weights[r], model.weight_norm_total)
+    else:
+        for r in replicas:
+            params.theta[r].mul_(decay)
+            normalize_weights_(params.weights[r], model.weight_norm_total)
+    if quant is not None:
+        for r in replicas:
+            quant.weights_(params.weights[r:r + 1], [r])
+            if quant.quantizes_neurons:
+                quant.neurons_(params.theta[r:r + 1], [r])

@@ -29,7 +29,7 @@ def present_with_retries(simulator: TrainingSimulator, params: NetworkParams, im
     rate = sim.max_rate_hz
     for attempt in range(sim.max_retries + 1):
         latest = simulator.present(images, rate, replicas)
-        end_presentation_(params, replicas, sim.steps, constants, model)
+        end_presentation_(params, replicas, sim.steps, constants, model, simulator.quant)
         counts[replicas] = latest[replicas]
         totals = latest.sum(1).tolist()
         replicas = [r for r in replicas if totals[r] < sim.min_spikes]
@@ -82,8 +82,10 @@ def train_epochs(simulator: TrainingSimulator, params: NetworkParams, images: to
     log = TrainingLog()
     monitor = RunningAccuracy(params.replicas, monitor_every, constants.n_neurons, images.device)
     start = time.perf_counter()
+    total = epochs * images.shape[0]
     for _ in range(epochs):
         for index in range(images.shape[0]):
+            simulator.set_training_progress(log.images / total)
             batch = images[index].expand(params.replicas, -1)
             counts, presentations = present_with_retries(simulator, params, batch, constants, model, sim)
             log.images += 1

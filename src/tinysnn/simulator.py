@@ -7,6 +7,9 @@ only the rows of inputs that fired and the columns of neurons that fired.
 
 Inference (weights frozen, B images): the input current of a whole block of steps is one sparse
 × dense product [T·B, I] @ [I, N]; the per-step loop is elementwise on [B, N].
+
+With a ``QuantPlan`` (tinysnn.quant.plan) both kernels keep what the plan quantizes in fixed
+point: weights after every update (ITQ), u after every step and θ after every change (qWN).
 """
 
 from __future__ import annotations
@@ -20,19 +23,27 @@ from .config import ModelConfig, PreTrace, SimConfig
 from .encoding import SpikeEvents, merge_events, poisson_events, spike_probability
 from .learning import AdaptivePotentiation, LearningRule, SpikeDrivenRule, mean_trace, trace_at
 from .network import NetworkConstants, NetworkParams, make_inhibition
-from .neurons import NEVER, integrate_, lif_step_, reset_
+from .neurons import NEVER, integrate_, reset_
+from .quant.plan import QuantPlan
+from .quant.ranges import MembraneTracker
 
 
 class TrainingSimulator:
     """Presents one image to each of R replicas with a spike-driven rule (each replica its own stream)."""
 
     def __init__(self, params: NetworkParams, constants: NetworkConstants, rule: SpikeDrivenRule, model: ModelConfig,
-                 sim: SimConfig, generators: list[torch.Generator]) -> None:
-        self.params, self.c, self.rule, self.sim = params, constants, rule, sim
+                 sim: SimConfig, generators: list[torch.Generator], quant: QuantPlan | None = None) -> None:
+        if quant is not None:
+            constants, model = quant.constants(constants), quant.model(model)
+        self.params, self.c, self.rule, self.sim, self.quant = params, constants, rule, sim, quant
         self.generators = generators
         replicas, n = params.replicas, constants.n_neurons
         device = params.weights.device
-        self.u = torch.zeros(replicas, n, device=device)
+        self.presented = list(range(replicas))  # the replicas of the current presentation
+        self.requantize_u = None
+        if quant is not None and quant.quantizes_neurons:
+            self.requantize_u = lambda u: quant.membrane_(u, self.presented)
+        self.u = torch.zeros(replicas, n, device=device, dtype=quant.state_dtype if quant else torch.float32)
         self.last_spike = torch.full((replicas, n), NEVER, device=device)
         self.post_trace = torch.zeros(replicas, n, device=device)
         self.counts = torch.zeros(replicas, n, device=device)
@@ -52,7 +63,11 @@ class TrainingSimulator:
         Replicas not listed receive no input and do not change.
         """
         events = self.encode(images, max_rate_hz, replicas)
+        self.presented = replicas
         return self.run(events)
+
+    def set_training_progress(self, fraction: float) -> None:
+        """Spike-driven rules keep constant rates; the windowed rule may anneal η_post."""
 
     def _start_presentation(self) -> None:
         """Reset the per-presentation state (θ and weights persist)."""
@@ -60,8 +75,14 @@ class TrainingSimulator:
         self.last_spike.fill_(NEVER)
         self.counts.zero_()
         self.inhibition.reset()
-        self.threshold = self.params.theta + self.c.exc.thresh
+        self.threshold = self._threshold()
         self.last_fire_step = int(NEVER)
+
+    def _threshold(self) -> torch.Tensor:
+        """V_th = u_th + θ, per replica and neuron."""
+        if self.quant is not None:
+            return self.quant.threshold(self.params.theta, self.c)
+        return self.params.theta + self.c.exc.thresh
 
     def _excitatory_step(self, step: int, current: torch.Tensor) -> torch.Tensor | None:
         """Advance the excitatory layer one step with X→E ``current`` [R, N] (consumed).
@@ -70,17 +91,21 @@ class TrainingSimulator:
         them, raises θ and hands them to the lateral inhibition.
         """
         c, exc = self.c, self.c.exc
+        current = current.to(self.u.dtype)  # float64 for fixed-point membranes (exact sums)
         inhibition = self.inhibition.current(step)
         if inhibition is not None:
             current.add_(inhibition)
         spikes = integrate_(self.u, current, self.last_spike, self.threshold, step, exc,
-                            may_be_refractory=step - self.last_fire_step <= exc.refrac_steps)
+                            may_be_refractory=step - self.last_fire_step <= exc.refrac_steps,
+                            requantize=self.requantize_u)
         if not bool(spikes.any()):
             return None
         reset_(self.u, self.last_spike, spikes, step, exc)
         self.last_fire_step = step
         self.params.theta.add_(spikes, alpha=c.theta_plus)  # θ ← θ + θ_plus at each spike
-        self.threshold = self.params.theta + exc.thresh
+        if self.quant is not None and self.quant.quantizes_neurons:
+            self.quant.theta_after_spikes_(self.params.theta, spikes)
+        self.threshold = self._threshold()
         self.inhibition.exc_spiked(step, spikes)
         return spikes
 
@@ -113,6 +138,8 @@ class TrainingSimulator:
                     post_trace_live = True
             if post_trace_live and rows_idx.numel():
                 rule.pre_spike_update_(rows, post_trace.index_select(0, streams))
+                if self.quant is not None:
+                    self.quant.weights_(rows, streams.tolist())
                 weights_flat.index_copy_(0, rows_idx, rows)
             if spikes is not None:
                 end = events_until[step]
@@ -120,6 +147,8 @@ class TrainingSimulator:
                 replica_idx, neuron_idx = spikes.nonzero(as_tuple=True)
                 cols = weights[replica_idx, :, neuron_idx]  # [k, I]
                 rule.post_spike_update_(cols, pre_trace.view(params.replicas, c.n_inputs)[replica_idx])
+                if self.quant is not None:
+                    self.quant.weights_(cols, replica_idx.tolist())
                 weights[replica_idx, :, neuron_idx] = cols
         return self.counts.clone()
 
@@ -133,10 +162,14 @@ class WindowedTrainingSimulator(TrainingSimulator):
     """
 
     def __init__(self, params: NetworkParams, constants: NetworkConstants, rule: AdaptivePotentiation,
-                 model: ModelConfig, sim: SimConfig, generators: list[torch.Generator]) -> None:
-        super().__init__(params, constants, rule, model, sim, generators)  # type: ignore[arg-type]
+                 model: ModelConfig, sim: SimConfig, generators: list[torch.Generator],
+                 quant: QuantPlan | None = None) -> None:
+        super().__init__(params, constants, rule, model, sim, generators, quant)  # type: ignore[arg-type]
         self.window_rule = rule
         self.window_counts = torch.zeros_like(self.counts)
+
+    def set_training_progress(self, fraction: float) -> None:
+        self.window_rule.set_progress(fraction)
 
     def run(self, events: SpikeEvents) -> torch.Tensor:
         self._start_presentation()
@@ -155,7 +188,8 @@ class WindowedTrainingSimulator(TrainingSimulator):
             self.counts.add_(self.window_counts)
             if fired_in_window:
                 self.window_rule.update_(self.params.weights, self.window_counts,
-                                         self._pre_trace(events, lo, hi, start, stop))
+                                         self._pre_trace(events, lo, hi, start, stop),
+                                         self.quant.weights_ if self.quant is not None else None)
         return self.counts.clone()
 
     def _window_current(self, events: SpikeEvents, lo: int, hi: int, start: int, stop: int) -> torch.Tensor:
@@ -179,13 +213,28 @@ class WindowedTrainingSimulator(TrainingSimulator):
 
 
 class InferenceSimulator:
-    """Frozen-weight presentations of a batch of images to one network."""
+    """Frozen-weight presentations of a batch of images to one network.
+
+    ``quant`` (with its rounding ``generator``) runs the network as a fixed-point device;
+    ``tracker`` records the range of u over every step (range analysis).
+    """
 
     def __init__(self, weights: torch.Tensor, theta: torch.Tensor, constants: NetworkConstants, model: ModelConfig,
-                 sim: SimConfig, rows_per_block: int = 10_000) -> None:
+                 sim: SimConfig, rows_per_block: int = 10_000, quant: QuantPlan | None = None,
+                 rounding_generator: torch.Generator | None = None, tracker: MembraneTracker | None = None) -> None:
         self.weights = weights  # [I, N]
-        self.threshold = theta + constants.exc.thresh  # [N]
-        self.c, self.model, self.sim = constants, model, sim
+        self.requantize_u = None
+        if quant is not None:
+            constants, model = quant.constants(constants), quant.model(model)
+            self.threshold = quant.threshold(theta, constants)  # [N]
+            if quant.quantizes_neurons:
+                if rounding_generator is None:
+                    raise ValueError("quantized neurons need a rounding generator")
+                self.requantize_u = quant.batch_membrane_rounder(rounding_generator)
+        else:
+            self.threshold = theta + constants.exc.thresh  # [N]
+        self.state_dtype = quant.state_dtype if quant is not None else torch.float32
+        self.c, self.model, self.sim, self.tracker = constants, model, sim, tracker
         # sparse products of ~10k rows stay cache-resident; larger ones cost up to 5× more per row
         self.rows_per_block = rows_per_block
 
@@ -199,20 +248,24 @@ class InferenceSimulator:
         c, exc = self.c, self.c.exc
         batch, n = events.streams, c.n_neurons
         device = self.weights.device
-        u = torch.zeros(batch, n, device=device)
+        u = torch.zeros(batch, n, device=device, dtype=self.state_dtype)
         last_spike = torch.full((batch, n), NEVER, device=device)
         counts = torch.zeros(batch, n, device=device)
         inhibition = make_inhibition(self.model, c, (batch, n), device)
         time_block = max(1, self.rows_per_block // batch)
         for start in range(0, events.steps, time_block):
             stop = min(start + time_block, events.steps)
-            currents = self._block_current(events, start, stop)
+            # fixed-point membranes integrate in float64, where weight sums plus inhibition are exact
+            currents = self._block_current(events, start, stop).to(self.state_dtype)
             for step in range(start, stop):
                 current = currents[step - start]
                 inh = inhibition.current(step)
                 if inh is not None:
                     current.add_(inh)
-                spikes = lif_step_(u, current, last_spike, self.threshold, step, exc)
+                spikes = integrate_(u, current, last_spike, self.threshold, step, exc, requantize=self.requantize_u)
+                if self.tracker is not None:
+                    self.tracker.update(u)
+                reset_(u, last_spike, spikes, step, exc)
                 counts.add_(spikes)
                 if bool(spikes.any()):
                     inhibition.exc_spiked(step, spikes)
@@ -234,9 +287,9 @@ class InferenceSimulator:
 
 
 def make_training_simulator(params: NetworkParams, constants: NetworkConstants, rule: LearningRule,
-                            model: ModelConfig, sim: SimConfig,
-                            generators: list[torch.Generator]) -> TrainingSimulator:
+                            model: ModelConfig, sim: SimConfig, generators: list[torch.Generator],
+                            quant: QuantPlan | None = None) -> TrainingSimulator:
     """The kernel that fits the rule: windowed for tinySNN's rule, per-step for spike-driven STDP."""
     if isinstance(rule, AdaptivePotentiation):
-        return WindowedTrainingSimulator(params, constants, rule, model, sim, generators)
-    return TrainingSimulator(params, constants, rule, model, sim, generators)
+        return WindowedTrainingSimulator(params, constants, rule, model, sim, generators, quant)
+    return TrainingSimulator(params, constants, rule, model, sim, generators, quant)

@@ -1,6 +1,7 @@
 """``python -m tinysnn.train``: train, label, test, and write metrics, checkpoint and figures.
 
-Composed by Hydra from ``conf/`` (groups dataset, model, learning, run); every value can be
+Composed by Hydra from ``conf/`` (groups dataset, model, learning, run, and scheme, precision,
+rounding, target for quantization); every value can be
 overridden on the command line, e.g. ``python -m tinysnn.train run=default model.n_neurons=100``.
 """
 
@@ -20,13 +21,17 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from .checkpoint import save_checkpoint
-from .config import ConfigError, TrainConfig, register_configs, to_plain, validate
+from .config import ConfigError, Scheme, TrainConfig, register_configs, to_plain, validate
 from .data import DataFileError, Dataset, load_dataset
 from .data.datasets import default_data_root
 from .evaluation import Scores, assign_labels, predict_all_activity, predict_proportion
 from .learning import build_rule
-from .network import NetworkConstants, init_params
+from .network import NetworkConstants, NetworkParams, init_params
 from .plotting import save_receptive_fields
+from .quant.export import export_model
+from .quant.plan import ROUNDING_SEED_OFFSET, QuantPlan
+from .quant.ranges import MembraneTracker, measure_ranges
+from .quant.reference import Reference, load_reference
 from .protocol import TrainingLog, collect_counts, train_epochs
 from .results import write_json
 from .runtime import EVAL_SEED_OFFSET, make_generator, replica_generators, resolve_device
@@ -46,8 +51,38 @@ def _flat_images(dataset: Dataset, device: torch.device) -> torch.Tensor:
     return dataset.images.reshape(len(dataset), -1).to(device)
 
 
+def _quant_plan(config: TrainConfig, reference: Reference | None, device: torch.device) -> QuantPlan | None:
+    if not config.quant.active:
+        return None
+    assert reference is not None
+    generators = replica_generators(config.seed + ROUNDING_SEED_OFFSET, config.run.replicas, device)
+    return QuantPlan.build(config.quant, reference.ranges, generators)
+
+
+def _initial_params(config: TrainConfig, reference: Reference | None, generators: list[torch.Generator],
+                    plan: QuantPlan | None, device: torch.device) -> NetworkParams:
+    """PTQ: the reference's trained parameters; otherwise a fresh network. Quantized by the plan."""
+    if config.quant.scheme is Scheme.ptq:
+        assert reference is not None
+        checkpoint = reference.checkpoint()
+        weights, theta = checkpoint["weights"].to(device), checkpoint["theta"].to(device)
+        if weights.shape[0] < config.run.replicas:
+            raise ConfigError(f"invalid config `run.replicas`: the reference holds {weights.shape[0]} replicas")
+        params = NetworkParams(weights=weights[:config.run.replicas].clone(),
+                               theta=theta[:config.run.replicas].clone())
+    else:
+        params = init_params(config.model, generators, device)
+    if plan is not None:
+        replicas = list(range(params.replicas))
+        plan.weights_(params.weights, replicas)
+        if plan.quantizes_neurons:
+            plan.neurons_(params.theta, replicas)
+    return params
+
+
 def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train, assign labels, test; write metrics.json, checkpoint.pt and receptive_fields.png into ``out_dir``."""
+    """Train (or, for PTQ, load and quantize), assign labels, test; write metrics.json, checkpoint.pt,
+    receptive_fields.png and, for quantized runs, export.pt into ``out_dir``."""
     device = resolve_device(config.device.value)
     torch.set_num_threads(config.threads)  # batch-1 training is dispatch-bound: 1 thread is fastest
     root = Path(config.dataset.root) if config.dataset.root else default_data_root()
@@ -58,31 +93,37 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
     test_set = _first(test_split, config.run.n_test, "run.n_test")
     n_train, n_label, n_test = len(train_set), len(label_set), len(test_set)
 
-    model, sim, replicas = config.model, config.sim, config.run.replicas
+    model, sim, replicas, quant = config.model, config.sim, config.run.replicas, config.quant
+    reference = load_reference(quant.reference, config) if quant.reference is not None else None
+    if quant.scheme is Scheme.ptq and reference is None:
+        raise ConfigError("invalid config `quant.reference`: PTQ needs the FP32 run to quantize")
+    plan = _quant_plan(config, reference, device)
     constants = NetworkConstants.build(model, sim)
     generators = replica_generators(config.seed, replicas, device)
-    params = init_params(model, generators, device)
-    rule = build_rule(config.learning, model, sim)
-    simulator = make_training_simulator(params, constants, rule, model, sim, generators)
+    params = _initial_params(config, reference, generators, plan, device)
 
-    train_images = _flat_images(train_set, device)
-    train_labels = train_set.labels.to(device)
-    total = n_train * config.run.epochs
-    bar = tqdm(total=total, desc="train", unit="img", disable=not config.run.progress, mininterval=1.0,
-               file=sys.stdout, dynamic_ncols=True)
+    log = TrainingLog()
+    if quant.scheme is not Scheme.ptq:
+        rule = build_rule(config.learning, model, sim)
+        simulator = make_training_simulator(params, constants, rule, model, sim, generators, plan)
+        train_images = _flat_images(train_set, device)
+        train_labels = train_set.labels.to(device)
+        total = n_train * config.run.epochs
+        bar = tqdm(total=total, desc="train", unit="img", disable=not config.run.progress, mininterval=1.0,
+                   file=sys.stdout, dynamic_ncols=True)
 
-    def on_image(log: TrainingLog) -> None:
-        bar.update(1)
-        if log.images % 100 == 0:
-            postfix = {"spikes/img": f"{log.spikes / log.images:.1f}"}
-            if log.running_accuracy:
-                accuracy = log.running_accuracy[-1][1]
-                postfix["acc"] = f"{sum(accuracy) / len(accuracy):.3f}"
-            bar.set_postfix(postfix, refresh=False)
+        def on_image(progress: TrainingLog) -> None:
+            bar.update(1)
+            if progress.images % 100 == 0:
+                postfix = {"spikes/img": f"{progress.spikes / progress.images:.1f}"}
+                if progress.running_accuracy:
+                    accuracy = progress.running_accuracy[-1][1]
+                    postfix["acc"] = f"{sum(accuracy) / len(accuracy):.3f}"
+                bar.set_postfix(postfix, refresh=False)
 
-    log = train_epochs(simulator, params, train_images, train_labels, config.run.epochs, constants, model, sim,
-                       min(config.run.monitor_every, total), on_image)
-    bar.close()
+        log = train_epochs(simulator, params, train_images, train_labels, config.run.epochs, constants, model, sim,
+                           min(config.run.monitor_every, total), on_image)
+        bar.close()
 
     # Evaluation is batched over images, where large elementwise ops do gain from every core.
     torch.set_num_threads(config.eval_threads or os.cpu_count() or 1)
@@ -90,19 +131,24 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
     label_targets = label_set.labels.to(device)
     test_images = _flat_images(test_set, device)
     test_targets = test_set.labels
+    tracker = MembraneTracker() if plan is None and quant.scheme is Scheme.none else None
     per_replica = []
     label_seconds = test_seconds = 0.0
     test_presentations = 0
     assignments, proportions = [], []
     for r in range(replicas):
-        inference = InferenceSimulator(params.weights[r], params.theta[r], constants, model, sim)
         generator = make_generator(config.seed + EVAL_SEED_OFFSET, device)
+        rounding = make_generator(config.seed + EVAL_SEED_OFFSET + ROUNDING_SEED_OFFSET, device)
+        labelling = InferenceSimulator(params.weights[r], params.theta[r], constants, model, sim, quant=plan,
+                                       rounding_generator=rounding, tracker=tracker)
         start = time.perf_counter()
-        label_counts, _ = collect_counts(inference, label_images, sim, config.run.eval_batch, generator)
+        label_counts, _ = collect_counts(labelling, label_images, sim, config.run.eval_batch, generator)
         assignment = assign_labels(label_counts, label_targets)
         label_seconds += time.perf_counter() - start
+        testing = InferenceSimulator(params.weights[r], params.theta[r], constants, model, sim, quant=plan,
+                                     rounding_generator=rounding)
         start = time.perf_counter()
-        test_counts, presentations = collect_counts(inference, test_images, sim, config.run.eval_batch, generator)
+        test_counts, presentations = collect_counts(testing, test_images, sim, config.run.eval_batch, generator)
         test_seconds += time.perf_counter() - start
         test_presentations += presentations
         all_activity = Scores.of(predict_all_activity(test_counts, assignment), test_targets)
@@ -144,14 +190,24 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
         "label": {"images": n_label, "seconds": label_seconds},
         "test": {"images": n_test, "presentations": test_presentations, "seconds": test_seconds,
                  "ms_per_image": 1000.0 * test_seconds / (n_test * replicas)},
+        "quant": {"active": plan is not None, "scheme": quant.scheme.value, "bits": quant.bits,
+                  "target": quant.target.value, "rounding": quant.rounding.value,
+                  "reference": str(reference.folder) if reference else None,
+                  "reference_accuracy": reference.metrics["accuracy"] if reference else None,
+                  **(plan.summary() if plan else {})},
         "choices": dict(choices or {}),
         "config": to_plain(config),
         "environment": {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
                         "threads": torch.get_num_threads(), "machine": platform.machine()},
     }
+    if tracker is not None:
+        metrics["ranges"] = measure_ranges(params.weights, params.theta, constants.exc.thresh, tracker).to_dict()
     out_dir.mkdir(parents=True, exist_ok=True)
+    stacked_assignments = torch.stack(assignments)
+    if plan is not None and quant.export:
+        export_model(out_dir / "export.pt", params, plan, constants, model, sim, stacked_assignments)
     save_checkpoint(out_dir / "checkpoint.pt", weights=params.weights, theta=params.theta,
-                    assignments=torch.stack(assignments), proportions=torch.stack(proportions),
+                    assignments=stacked_assignments, proportions=torch.stack(proportions),
                     config=metrics["config"], rng_states=[g.get_state() for g in generators])
     save_receptive_fields(out_dir / "receptive_fields.png", params.weights[0],
                           f"{model.topology.value} on {config.dataset.name.value}, seed {config.seed}")
@@ -160,11 +216,14 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
 
 
 def summary(metrics: dict[str, Any]) -> str:
-    acc, train = metrics["accuracy"], metrics["train"]
-    return (f"{metrics['dataset']} {metrics['topology']}/{metrics['rule']} N={metrics['n_neurons']}: "
+    acc, train, quant = metrics["accuracy"], metrics["train"], metrics["quant"]
+    precision = (f" {quant['scheme']} {quant['bits']}-bit q{quant['target'].upper()} {quant['rounding']}"
+                 if quant["active"] else "")
+    training = (f"quantized {quant['reference']} without training" if train["images"] == 0 else
+                f"trained {train['images']} images at {train['ms_per_image_per_replica']:.1f} ms/image")
+    return (f"{metrics['dataset']} {metrics['topology']}/{metrics['rule']} N={metrics['n_neurons']}{precision}: "
             f"test accuracy {100 * acc['all_activity']:.2f}% (all-activity), {100 * acc['proportion']:.2f}% "
-            f"(proportion) on {metrics['test']['images']} images; trained {train['images']} images at "
-            f"{train['ms_per_image_per_replica']:.1f} ms/image")
+            f"(proportion) on {metrics['test']['images']} images; {training}")
 
 
 register_configs()

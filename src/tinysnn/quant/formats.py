@@ -3,6 +3,10 @@
 A value is stored as an integer code c and means c·ε with ε = 2^−n. Signed Qm.n has
 1 + m + n bits and covers [−2^m, 2^m − ε]; unsigned UQm.n has m + n bits and covers
 [0, 2^m − ε]. Values outside the range saturate to its ends.
+
+n may be negative: then ε = 2^|n| > 1 and the format is a scaled integer (e.g. Q8.−1 holds
+even numbers in [−256, 254]); range analysis needs this when a quantity's range exceeds
+what the width can hold at unit resolution.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ class FixedPoint:
             raise FormatError(f"a fixed-point format needs at least 1 bit, got total_bits={self.total_bits}")
         if self.signed and self.total_bits < 2:
             raise FormatError("a signed format needs at least 2 bits (sign + 1)")
-        if self.frac_bits < 0:
-            raise FormatError(f"frac_bits must be >= 0, got {self.frac_bits}")
+        if self.frac_bits < -32:
+            raise FormatError(f"frac_bits must be >= -32 (ε = 2^-frac_bits), got {self.frac_bits}")
         if self.int_bits < 0:
             raise FormatError(f"{self.frac_bits} fractional bits do not fit in {self.total_bits} bits "
                               f"({'signed, 1 sign bit' if self.signed else 'unsigned'}); use fewer fractional bits")
@@ -69,15 +73,13 @@ class FixedPoint:
     def for_range(cls, max_abs: float, total_bits: int, signed: bool) -> "FixedPoint":
         """The format of ``total_bits`` whose integer part just covers |x| ≤ max_abs; the rest is fraction.
 
-        m = smallest integer with 2^m > max_abs (0 for max_abs < 1), n = total − m − sign.
+        m = smallest integer with 2^m > max_abs (0 for max_abs < 1), n = total − m − sign, which is
+        negative (a coarser-than-integer step) when the width cannot hold the range at unit step.
         """
         if not math.isfinite(max_abs) or max_abs < 0:
             raise FormatError(f"range analysis gave max |x| = {max_abs}; it must be finite and >= 0")
         int_bits = 0 if max_abs < 1 else math.floor(math.log2(max_abs)) + 1
         frac_bits = total_bits - int_bits - (1 if signed else 0)
-        if frac_bits < 0:
-            raise FormatError(f"{total_bits} bits cannot hold values up to {max_abs} "
-                              f"({int_bits} integer bits needed); use more bits")
         return cls(total_bits=total_bits, frac_bits=frac_bits, signed=signed)
 
     def saturate(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,7 +94,7 @@ class FixedPoint:
 
     def storage_dtype(self) -> torch.dtype:
         """The smallest torch integer type that holds every code."""
-        for dtype in (torch.int8, torch.int16, torch.int32):
+        for dtype in (torch.uint8, torch.int8, torch.uint16, torch.int16, torch.int32):
             info = torch.iinfo(dtype)
             if info.min <= self.min_code and self.max_code <= info.max:
                 return dtype

@@ -23,8 +23,14 @@ class Rounding(str, Enum):
 
 def quantize(x: torch.Tensor, fmt: FixedPoint, rounding: Rounding,
              generator: torch.Generator | None = None) -> torch.Tensor:
-    """x rounded onto ``fmt``'s grid and saturated to its range (a new float32 tensor)."""
-    scaled = x / fmt.step
+    """x rounded onto ``fmt``'s grid and saturated to its range (a new tensor of x's dtype)."""
+    return quantize_(x.clone(), fmt, rounding, generator)
+
+
+def quantize_(x: torch.Tensor, fmt: FixedPoint, rounding: Rounding,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """In-place ``quantize``; returns x."""
+    scaled = x.mul_(1.0 / fmt.step)  # ε is a power of two: exact
     if rounding is Rounding.truncate:
         scaled = scaled.floor_()
     elif rounding is Rounding.nearest:
@@ -32,7 +38,9 @@ def quantize(x: torch.Tensor, fmt: FixedPoint, rounding: Rounding,
     else:
         if generator is None:
             raise ValueError("stochastic rounding needs an explicit torch.Generator (for reproducibility)")
-        noise = torch.rand(scaled.shape, generator=generator, device=scaled.device, dtype=scaled.dtype)
+        # U is drawn in float32 (24 random bits) whatever x's dtype, so integer kernels can
+        # reproduce it exactly as floor(U·2^24)
+        noise = torch.rand(scaled.shape, generator=generator, device=scaled.device, dtype=torch.float32)
         scaled = scaled.add_(noise).floor_()
     return scaled.clamp_(fmt.min_code, fmt.max_code).mul_(fmt.step)
 

@@ -1,0 +1,74 @@
+"""Export of a quantized model as integer codes plus their fixed-point formats.
+
+``export.pt`` (a plain dict, loadable with ``torch.load(..., weights_only=True)``) holds
+
+* ``weights``: codes [R, I, N] in the smallest integer dtype, ``weight_format`` (Qm.n fields);
+* qWN: ``v_th`` codes [R, N] and ``neuron_format``; the device constants as codes on that grid
+  (``reset``, ``inhibition``), the decay α as an integer A with α_q = A / 2^decay_frac_bits, the
+  refractory period and inhibition delay in steps; qW: ``theta`` in FP32;
+* ``assignments`` [R, N] (class per neuron, −1 unassigned), the rounding mode, the topology and
+  the presentation length in steps.
+
+Values are code · 2^−frac_bits; ``tinysnn.quant.integer`` evaluates qWN exports in integers only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import ModelConfig, SimConfig, Topology
+from ..network import NetworkConstants, NetworkParams
+from ..results import atomic_write
+from .formats import FixedPoint
+from .plan import QuantPlan
+
+EXPORT_VERSION = 1
+
+
+def _codes(values: torch.Tensor, fmt: FixedPoint) -> torch.Tensor:
+    return fmt.codes(values.detach().cpu().double()).to(fmt.storage_dtype())
+
+
+def export_model(path: str | Path, params: NetworkParams, plan: QuantPlan, constants: NetworkConstants,
+                 model: ModelConfig, sim: SimConfig, assignments: torch.Tensor) -> Path:
+    """Write the quantized parameters of ``params`` as integer codes (atomically)."""
+    payload: dict[str, Any] = {
+        "format_version": EXPORT_VERSION,
+        "topology": model.topology.value,
+        "rounding": plan.rounding.value,
+        "steps": sim.steps,
+        "weights": _codes(params.weights, plan.weight_format),
+        "weight_format": asdict(plan.weight_format),
+        "assignments": assignments.detach().cpu(),
+    }
+    if plan.neuron_format is None:
+        payload["theta"] = params.theta.detach().cpu()
+    else:
+        fmt, device = plan.neuron_format, plan.constants(constants)
+        device_model = plan.model(model)
+        inhibition = device_model.w_lateral_mv if model.topology is Topology.tinysnn else device_model.w_inh_exc_mv
+        payload.update({
+            "neuron_format": asdict(fmt),
+            "v_th": _codes(plan.threshold(params.theta, device), fmt),
+            "reset": int(round(device.exc.reset / fmt.step)),
+            "inhibition": int(round(inhibition / fmt.step)),
+            "lateral_delay_steps": model.lateral_delay_steps,
+            "refrac_steps": device.exc.refrac_steps,
+            "decay": int(round(device.exc.decay * 2**plan.decay_frac_bits)),
+            "decay_frac_bits": plan.decay_frac_bits,
+        })
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_export(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"export {path} does not exist; a quantized run with quant.export=true writes it")
+    payload = torch.load(path, weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format_version") != EXPORT_VERSION:
+        raise ValueError(f"{path} is not a tinysnn export of format version {EXPORT_VERSION}")
+    return payload
