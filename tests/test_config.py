@@ -21,10 +21,33 @@ def test_groups_exist():
     assert {"dataset", "model", "learning", "run"} <= set(GROUPS)
 
 
+#: quantization options need a scheme that quantizes and an FP32 reference run
+QUANT_CONTEXT = {"precision": ["scheme=itq", "quant.reference=outputs/fp32"],
+                 "rounding": ["scheme=itq", "precision=q8", "quant.reference=outputs/fp32"],
+                 "target": ["scheme=ptq", "precision=q8", "quant.reference=outputs/fp32"],
+                 "scheme": ["quant.reference=outputs/fp32"]}
+
+
 @pytest.mark.parametrize("group,option", [(g, o) for g, options in GROUPS.items() for o in options])
 def test_every_group_option_composes_and_validates(group, option):
-    config = validate(compose_with(f"{group}={option}"))
+    config = validate(compose_with(*QUANT_CONTEXT.get(group, []), f"{group}={option}"))
     assert isinstance(config, TrainConfig)
+
+
+@pytest.mark.parametrize("scheme", ["ptq", "itq"])
+@pytest.mark.parametrize("precision,bits", [("fp32", None), ("q16", 16), ("q8", 8), ("q4", 4)])
+@pytest.mark.parametrize("rounding", ["truncate", "nearest", "stochastic"])
+@pytest.mark.parametrize("target", ["w", "wn"])
+def test_quant_groups_fill_one_typed_node(scheme, precision, bits, rounding, target):
+    config = validate(compose_with(f"scheme={scheme}", f"precision={precision}", f"rounding={rounding}",
+                                   f"target={target}", "quant.reference=outputs/fp32"))
+    quant = config.quant
+    assert (quant.scheme.value, quant.bits, quant.rounding.value, quant.target.value) == (scheme, bits, rounding, target)
+    assert quant.active == (bits is not None)
+
+
+def test_any_other_width_by_config():
+    assert validate(compose_with("scheme=itq", "quant.bits=7", "quant.reference=r")).quant.bits == 7
 
 
 def test_group_options_select_what_they_name():
@@ -42,6 +65,9 @@ def test_group_options_select_what_they_name():
     ("model.exc.tau_mem_ms=-1", "model.exc.tau_mem_ms"),
     ("sim.max_rate_hz=2000", "sim.max_rate_hz"),
     ("learning.nu_post=-0.1", "learning.nu_post"),
+    ("learning.nu_post_final=0", "learning.nu_post_final"),
+    ("quant.bits=8", "quant.bits"),
+    ("scheme=ptq", "quant.reference"),
 ])
 def test_impossible_values_are_rejected_naming_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

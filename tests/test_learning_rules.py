@@ -116,3 +116,19 @@ def test_tinysnn_model_holds_no_inhibitory_population_state():
     assert isinstance(simulator.inhibition, DirectInhibition)
     assert not [v for v in vars(simulator.inhibition).values() if isinstance(v, torch.Tensor)]
     assert set(vars(params)) == {"weights", "theta"}
+
+
+def test_adaptive_eta_anneals_geometrically():
+    from tinysnn.config import LearningConfig, ModelConfig, Rule, SimConfig
+    from tinysnn.learning import AdaptivePotentiation
+
+    rule = AdaptivePotentiation.build(LearningConfig(rule=Rule.adaptive, nu_post=0.01, nu_post_final=0.0025),
+                                      ModelConfig(), SimConfig())
+    rates = []
+    for fraction in (0.0, 0.5, 1.0):
+        rule.set_progress(fraction)
+        rates.append(rule.rate)
+    assert rates == pytest.approx([0.01, 0.005, 0.0025])
+    constant = AdaptivePotentiation.build(LearningConfig(rule=Rule.adaptive, nu_post=0.01), ModelConfig(), SimConfig())
+    constant.set_progress(0.9)
+    assert constant.rate == 0.01
