@@ -2,6 +2,8 @@
 
 import math
 
+import pytest
+
 import torch
 
 from tinysnn.config import LearningConfig, LIFConfig, ModelConfig, Rule, SimConfig, Topology
@@ -119,9 +121,6 @@ def test_tinysnn_model_holds_no_inhibitory_population_state():
 
 
 def test_adaptive_eta_anneals_geometrically():
-    from tinysnn.config import LearningConfig, ModelConfig, Rule, SimConfig
-    from tinysnn.learning import AdaptivePotentiation
-
     rule = AdaptivePotentiation.build(LearningConfig(rule=Rule.adaptive, nu_post=0.01, nu_post_final=0.0025),
                                       ModelConfig(), SimConfig())
     rates = []
