@@ -134,3 +134,44 @@ def test_direct_inhibition_reproduces_the_relaying_inhibitory_population():
     assert counts_population.sum() > 0
     assert torch.equal(counts_population, counts_direct)
     assert torch.equal(population.weights, direct.weights)
+
+
+@pytest.mark.parametrize("learning", sorted(LEARNING))
+@pytest.mark.parametrize("topology", list(Topology))
+def test_op_counts_match_what_happened(topology, learning):
+    data = images(6)
+    model, sim = small_model(topology), SimConfig(presentation_ms=60, max_rate_hz=200.0, retry_rate_step_hz=100.0)
+    constants = NetworkConstants.build(model, sim)
+    generators = replica_generators(0, 2, torch.device("cpu"))
+    params = init_params(model, generators, torch.device("cpu"))
+    simulator = make_training_simulator(params, constants, build_rule(LEARNING[learning], model, sim), model, sim,
+                                        generators)
+    spikes = presentations = 0
+    for image in data:
+        counts, runs = present_with_retries(simulator, params, image.expand(2, -1), constants, model, sim)
+        presentations += runs
+    ops = simulator.ops
+    assert ops.presentations == ops.normalizations >= 2 * len(data)
+    assert ops.exc_spikes > 0 and ops.input_spikes > 0
+    if topology is Topology.tinysnn:
+        assert ops.inh_spikes == 0
+    else:
+        assert 0 < ops.inh_spikes <= ops.exc_spikes  # each inhibitory neuron is driven by its partner only
+    if learning == "pair_stdp":
+        assert ops.column_updates == ops.exc_spikes  # one column per postsynaptic spike
+        assert 0 < ops.row_updates <= ops.input_spikes
+    elif learning == "sl_stdp":
+        assert ops.column_updates == ops.exc_spikes and ops.row_updates == 0
+    else:  # windowed: at most one update per spiking neuron and window
+        assert 0 < ops.column_updates <= ops.exc_spikes and ops.row_updates == 0
+
+
+def test_inference_op_counts():
+    weights = torch.rand(N_INPUTS, N_NEURONS, generator=torch.Generator().manual_seed(0))
+    model, sim = small_model(Topology.tinysnn), SimConfig(presentation_ms=60)
+    inference = InferenceSimulator(weights, torch.zeros(N_NEURONS), NetworkConstants.build(model, sim), model, sim)
+    probability = spike_probability(images(5), 200.0, sim.dt_ms)
+    events = poisson_events(probability, sim.steps, torch.Generator().manual_seed(1))
+    counts = inference.run(events)
+    assert inference.ops.presentations == 5 and inference.ops.input_spikes == events.row.numel()
+    assert inference.ops.exc_spikes == int(counts.sum()) > 0

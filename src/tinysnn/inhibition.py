@@ -40,6 +40,8 @@ class InhibitoryPopulation:
         self.last_spike = torch.full(shape, NEVER, device=device)
         self._arrivals: dict[int, torch.Tensor] = {}
         self._scheduled: dict[int, torch.Tensor] = {}
+        #: inhibitory spikes since construction (op counting)
+        self.spike_count = 0
 
     def reset(self) -> None:
         self.u_anchor.zero_()
@@ -69,6 +71,7 @@ class InhibitoryPopulation:
         self.step_anchor.masked_fill_(receiving, float(step))
         self.last_spike.masked_fill_(spikes, float(step))
         if bool(spikes.any()):
+            self.spike_count += int(spikes.sum())
             self._scheduled[step + 1] = _all_but_self(spikes, self.w_inh_exc)
 
 
@@ -78,6 +81,7 @@ class DirectInhibition:
     def __init__(self, weight: float, delay: int) -> None:
         self.weight, self.delay = weight, delay
         self._scheduled: dict[int, torch.Tensor] = {}
+        self.spike_count = 0  # no inhibitory neurons
 
     def reset(self) -> None:
         self._scheduled.clear()

@@ -30,6 +30,7 @@ def present_with_retries(simulator: TrainingSimulator, params: NetworkParams, im
     for attempt in range(sim.max_retries + 1):
         latest = simulator.present(images, rate, replicas)
         end_presentation_(params, replicas, sim.steps, constants, model, simulator.quant)
+        simulator.ops.normalizations += len(replicas)
         counts[replicas] = latest[replicas]
         totals = latest.sum(1).tolist()
         replicas = [r for r in replicas if totals[r] < sim.min_spikes]

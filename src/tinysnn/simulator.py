@@ -24,6 +24,7 @@ from .encoding import SpikeEvents, merge_events, poisson_events, spike_probabili
 from .learning import AdaptivePotentiation, LearningRule, SpikeDrivenRule, mean_trace, trace_at
 from .network import NetworkConstants, NetworkParams, make_inhibition
 from .neurons import NEVER, integrate_, reset_
+from .ops import OpCounts
 from .quant.plan import QuantPlan
 from .quant.ranges import MembraneTracker
 
@@ -49,6 +50,7 @@ class TrainingSimulator:
         self.counts = torch.zeros(replicas, n, device=device)
         self.no_current = torch.zeros(replicas, n, device=device)
         self.inhibition = make_inhibition(model, constants, (replicas, n), device)
+        self.ops = OpCounts()
 
     def encode(self, images: torch.Tensor, max_rate_hz: float, replicas: list[int]) -> SpikeEvents:
         """Input events of the given replicas (each draws from its own generator)."""
@@ -69,8 +71,10 @@ class TrainingSimulator:
     def set_training_progress(self, fraction: float) -> None:
         """Spike-driven rules keep constant rates; the windowed rule may anneal η_post."""
 
-    def _start_presentation(self) -> None:
-        """Reset the per-presentation state (θ and weights persist)."""
+    def _start_presentation(self, events: SpikeEvents) -> None:
+        """Reset the per-presentation state (θ and weights persist) and count the presentation."""
+        self.ops.presentations += len(self.presented)
+        self.ops.input_spikes += events.row.numel()
         self.u.zero_()
         self.last_spike.fill_(NEVER)
         self.counts.zero_()
@@ -116,7 +120,7 @@ class TrainingSimulator:
         weights_flat = weights.view(n_rows, c.n_neurons)
         post_trace = self.post_trace
         post_trace.zero_()
-        self._start_presentation()
+        self._start_presentation(events)
 
         per_step = events.counts_per_step()
         rows_by_step = torch.split(events.row, per_step)
@@ -138,6 +142,7 @@ class TrainingSimulator:
                     post_trace_live = True
             if post_trace_live and rows_idx.numel():
                 rule.pre_spike_update_(rows, post_trace.index_select(0, streams))
+                self.ops.row_updates += rows_idx.numel()
                 if self.quant is not None:
                     self.quant.weights_(rows, streams.tolist())
                 weights_flat.index_copy_(0, rows_idx, rows)
@@ -146,10 +151,17 @@ class TrainingSimulator:
                 pre_trace = trace_at(step, events.time[:end], events.row[:end], n_rows, rule.pre_decay_log)
                 replica_idx, neuron_idx = spikes.nonzero(as_tuple=True)
                 cols = weights[replica_idx, :, neuron_idx]  # [k, I]
+                self.ops.column_updates += replica_idx.numel()
                 rule.post_spike_update_(cols, pre_trace.view(params.replicas, c.n_inputs)[replica_idx])
                 if self.quant is not None:
                     self.quant.weights_(cols, replica_idx.tolist())
                 weights[replica_idx, :, neuron_idx] = cols
+        return self._finish_presentation()
+
+    def _finish_presentation(self) -> torch.Tensor:
+        """Count the presentation's spikes; return its spike counts [R, N]."""
+        self.ops.exc_spikes += int(self.counts.sum())
+        self.ops.inh_spikes = self.inhibition.spike_count
         return self.counts.clone()
 
 
@@ -172,7 +184,7 @@ class WindowedTrainingSimulator(TrainingSimulator):
         self.window_rule.set_progress(fraction)
 
     def run(self, events: SpikeEvents) -> torch.Tensor:
-        self._start_presentation()
+        self._start_presentation(events)
         window = self.window_rule.window_steps
         for start in range(0, events.steps, window):
             stop = min(start + window, events.steps)
@@ -187,10 +199,10 @@ class WindowedTrainingSimulator(TrainingSimulator):
                     fired_in_window = True
             self.counts.add_(self.window_counts)
             if fired_in_window:
-                self.window_rule.update_(self.params.weights, self.window_counts,
-                                         self._pre_trace(events, lo, hi, start, stop),
-                                         self.quant.weights_ if self.quant is not None else None)
-        return self.counts.clone()
+                self.ops.column_updates += self.window_rule.update_(
+                    self.params.weights, self.window_counts, self._pre_trace(events, lo, hi, start, stop),
+                    self.quant.weights_ if self.quant is not None else None)
+        return self._finish_presentation()
 
     def _window_current(self, events: SpikeEvents, lo: int, hi: int, start: int, stop: int) -> torch.Tensor:
         """[stop − start, R, N]: Σ of the weight rows of the inputs fired at each step, per replica."""
@@ -235,6 +247,7 @@ class InferenceSimulator:
             self.threshold = theta + constants.exc.thresh  # [N]
         self.state_dtype = quant.state_dtype if quant is not None else torch.float32
         self.c, self.model, self.sim, self.tracker = constants, model, sim, tracker
+        self.ops = OpCounts()
         # sparse products of ~10k rows stay cache-resident; larger ones cost up to 5× more per row
         self.rows_per_block = rows_per_block
 
@@ -269,6 +282,10 @@ class InferenceSimulator:
                 counts.add_(spikes)
                 if bool(spikes.any()):
                     inhibition.exc_spiked(step, spikes)
+        self.ops.presentations += batch
+        self.ops.input_spikes += events.row.numel()
+        self.ops.exc_spikes += int(counts.sum())
+        self.ops.inh_spikes += inhibition.spike_count
         return counts
 
     def _block_current(self, events: SpikeEvents, start: int, stop: int) -> torch.Tensor:

@@ -27,6 +27,7 @@ from .data.datasets import default_data_root
 from .evaluation import Scores, assign_labels, predict_all_activity, predict_proportion
 from .learning import build_rule
 from .network import NetworkConstants, NetworkParams, init_params
+from .ops import OpCounts
 from .plotting import save_receptive_fields
 from .quant.export import export_model
 from .quant.plan import ROUNDING_SEED_OFFSET, QuantPlan
@@ -103,6 +104,7 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
     params = _initial_params(config, reference, generators, plan, device)
 
     log = TrainingLog()
+    train_ops: OpCounts | None = None
     if quant.scheme is not Scheme.ptq:
         rule = build_rule(config.learning, model, sim)
         simulator = make_training_simulator(params, constants, rule, model, sim, generators, plan)
@@ -124,6 +126,7 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
         log = train_epochs(simulator, params, train_images, train_labels, config.run.epochs, constants, model, sim,
                            min(config.run.monitor_every, total), on_image)
         bar.close()
+        train_ops = simulator.ops
 
     # Evaluation is batched over images, where large elementwise ops do gain from every core.
     torch.set_num_threads(config.eval_threads or os.cpu_count() or 1)
@@ -136,6 +139,7 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
     label_seconds = test_seconds = 0.0
     test_presentations = 0
     assignments, proportions = [], []
+    label_ops, test_ops = OpCounts(), OpCounts()
     for r in range(replicas):
         generator = make_generator(config.seed + EVAL_SEED_OFFSET, device)
         rounding = make_generator(config.seed + EVAL_SEED_OFFSET + ROUNDING_SEED_OFFSET, device)
@@ -151,6 +155,8 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
         test_counts, presentations = collect_counts(testing, test_images, sim, config.run.eval_batch, generator)
         test_seconds += time.perf_counter() - start
         test_presentations += presentations
+        label_ops += labelling.ops
+        test_ops += testing.ops
         all_activity = Scores.of(predict_all_activity(test_counts, assignment), test_targets)
         proportion = Scores.of(predict_proportion(test_counts, assignment), test_targets)
         per_replica.append({"all_activity": all_activity, "proportion": proportion,
@@ -195,6 +201,10 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
                   "reference": str(reference.folder) if reference else None,
                   "reference_accuracy": reference.metrics["accuracy"] if reference else None,
                   **(plan.summary() if plan else {})},
+        # what the simulations did (all replicas), for the energy model
+        "ops": {"steps_per_presentation": sim.steps, "n_inputs": model.n_inputs, "n_neurons": model.n_neurons,
+                "train": train_ops.to_dict() if train_ops else None, "label": label_ops.to_dict(),
+                "test": test_ops.to_dict()},
         "choices": dict(choices or {}),
         "config": to_plain(config),
         "environment": {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),

@@ -54,15 +54,16 @@ class AdaptivePotentiation:
         return torch.ceil(window_counts.amax(1) / self.n_th)
 
     def update_(self, weights: torch.Tensor, window_counts: torch.Tensor, pre_trace: torch.Tensor,
-                requantize: Callable[[torch.Tensor, Sequence[int]], object] | None = None) -> None:
-        """weights [R, I, N]; window_counts [R, N]; pre_trace x_pre [R, I]. Updates spiking neurons' columns.
+                requantize: Callable[[torch.Tensor, Sequence[int]], object] | None = None) -> int:
+        """weights [R, I, N]; window_counts [R, N]; pre_trace x_pre [R, I]. Updates spiking neurons' columns
+        and returns how many.
 
         ``requantize(cols, replica_of_col)`` rounds the updated columns in place (ITQ).
         """
         k = self.potentiation_factor(window_counts)
         replica_idx, neuron_idx = (window_counts > 0).nonzero(as_tuple=True)
         if replica_idx.numel() == 0:
-            return
+            return 0
         cols = weights[replica_idx, :, neuron_idx]  # [K, I]
         rate = (k[replica_idx] * self.rate)[:, None]
         # Δw = k·η_post·x_pre·(w_max − w)
@@ -71,3 +72,4 @@ class AdaptivePotentiation:
         if requantize is not None:
             requantize(cols, replica_idx.tolist())
         weights[replica_idx, :, neuron_idx] = cols
+        return replica_idx.numel()
