@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from .checkpoint import save_checkpoint
 from .config import ConfigError, Scheme, TrainConfig, register_configs, to_plain, validate
+from .cost.memory import FP32_BITS, memory_report
 from .data import DataFileError, Dataset, load_dataset
 from .data.datasets import default_data_root
 from .evaluation import Scores, assign_labels, predict_all_activity, predict_proportion
@@ -210,6 +211,9 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
         "environment": {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
                         "threads": torch.get_num_threads(), "machine": platform.machine()},
     }
+    weight_bits = quant.bits if plan is not None and quant.bits is not None else FP32_BITS
+    neuron_bits = weight_bits if plan is not None and plan.quantizes_neurons else FP32_BITS
+    metrics["memory"] = memory_report(model, weight_bits, neuron_bits).to_dict()
     if tracker is not None:
         metrics["ranges"] = measure_ranges(params.weights, params.theta, constants.exc.thresh, tracker).to_dict()
     out_dir.mkdir(parents=True, exist_ok=True)
