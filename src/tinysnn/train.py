@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from .checkpoint import save_checkpoint
 from .config import ConfigError, Scheme, TrainConfig, register_configs, to_plain, validate
+from .cost.energy import EnergyInputs, energy_per_image
 from .cost.memory import FP32_BITS, memory_report
 from .data import DataFileError, Dataset, load_dataset
 from .data.datasets import default_data_root
@@ -214,6 +215,15 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
     weight_bits = quant.bits if plan is not None and quant.bits is not None else FP32_BITS
     neuron_bits = weight_bits if plan is not None and plan.quantizes_neurons else FP32_BITS
     metrics["memory"] = memory_report(model, weight_bits, neuron_bits).to_dict()
+
+    def energy(ops: OpCounts | None, training: bool) -> dict[str, float] | None:
+        if ops is None:
+            return None
+        return energy_per_image(EnergyInputs(ops.to_dict(), sim.steps, model.n_inputs, model.n_neurons,
+                                             model.topology.value, weight_bits, neuron_bits, training))
+
+    # operation-count model (tinysnn.cost.energy), pJ per image; training at this run's precision
+    metrics["energy_pj_per_image"] = {"train": energy(train_ops, True), "inference": energy(test_ops, False)}
     if tracker is not None:
         metrics["ranges"] = measure_ranges(params.weights, params.theta, constants.exc.thresh, tracker).to_dict()
     out_dir.mkdir(parents=True, exist_ok=True)
