@@ -268,4 +268,8 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the imported module's main, not this __main__ copy's: launchers that ship the job to
+    # worker processes (joblib) then pickle it by reference instead of by value.
+    from tinysnn.train import main as entry_point
+
+    entry_point()
