@@ -6,7 +6,7 @@ import pytest
 
 import torch
 
-from tinysnn.config import LearningConfig, LIFConfig, ModelConfig, Rule, SimConfig, Topology
+from tinysnn.config import LearningConfig, LIFConfig, ModelConfig, PreTrace, Rule, SimConfig, Topology
 from tinysnn.encoding import SpikeEvents
 from tinysnn.inhibition import DirectInhibition
 from tinysnn.learning import SLSTDP, AdaptivePotentiation, build_rule, mean_trace, trace_at
@@ -131,3 +131,28 @@ def test_adaptive_eta_anneals_geometrically():
     constant = AdaptivePotentiation.build(LearningConfig(rule=Rule.adaptive, nu_post=0.01), ModelConfig(), SimConfig())
     constant.set_progress(0.9)
     assert constant.rate == 0.01
+
+
+@pytest.mark.parametrize("pre_trace", [PreTrace.last, PreTrace.spike])
+def test_spike_trace_pairs_each_neuron_with_the_inputs_before_its_spike(pre_trace):
+    exc = LIFConfig(thresh_mv=-64.5, refrac_ms=0.0)  # fires at u ≥ 0.5 mV
+    model = ModelConfig(topology=Topology.tinysnn, n_inputs=3, n_neurons=2, exc=exc, theta_plus_mv=0.0,
+                        w_lateral_mv=0.0)
+    sim = SimConfig(presentation_ms=20)
+    learning = LearningConfig(rule=Rule.adaptive, nu_post=0.1, n_th=1, update_window_ms=10.0, pre_trace=pre_trace)
+    weights = torch.tensor([[0.6, 0.2], [0.0, 0.7], [0.0, 0.0]])  # input 2 drives nobody
+    simulator, params = _windowed(model, sim, learning, weights)
+    # neuron 0 fires at 0 and 3 (input 0); input 2 fires at 5, after it; neuron 1 fires at 12 (input 1)
+    events = SpikeEvents(time=torch.tensor([0, 3, 5, 12]), stream=torch.zeros(4, dtype=torch.long),
+                         row=torch.tensor([0, 0, 2, 1]), steps=20, streams=1)
+    assert simulator.run(events).tolist() == [[2.0, 1.0]]
+    d = math.exp(-1 / 20)
+    w = params.weights[0]
+    if pre_trace is PreTrace.spike:
+        # neuron 0 at its last spike (step 3): x_pre = (1, 0, 0); input 2 came later and does not move
+        assert torch.allclose(w[:, 0], torch.tensor([0.6 + 2 * 0.1 * 1.0 * 0.4, 0.0, 0.0]))
+        # neuron 1 at step 12: x_pre = (d^9, 1, d^7)
+        assert torch.allclose(w[:, 1], torch.tensor([0.2 + 0.1 * d**9 * 0.8, 0.7 + 0.1 * 0.3, 0.1 * d**7]))
+    else:
+        # at the window's end (step 9) input 2's later spike counts too: x_pre = (d^6, 0, d^4)
+        assert torch.allclose(w[:, 0], torch.tensor([0.6 + 2 * 0.1 * d**6 * 0.4, 0.0, 2 * 0.1 * d**4]))

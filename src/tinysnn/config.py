@@ -53,6 +53,7 @@ class PreTrace(str, Enum):
 
     last = "last"  # the trace at the update step
     mean = "mean"  # the trace averaged over the update window
+    spike = "spike"  # each updated neuron's x_pre at its last spike in the window (causal pairing)
 
 
 class Scheme(str, Enum):
@@ -172,7 +173,7 @@ class LearningConfig:
     n_th: int = 5
     #: adaptive: weights are updated once per window (null = once per presentation)
     update_window_ms: Optional[float] = None
-    #: adaptive: x_pre at the update step (last) or averaged over the window (mean)
+    #: adaptive: x_pre at the update step (last), averaged over the window (mean), or at the neuron's spike
     pre_trace: PreTrace = PreTrace.last
     #: adaptive: η_post falls geometrically from nu_post to this over the training run (null = constant)
     nu_post_final: Optional[float] = None

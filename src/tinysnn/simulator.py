@@ -199,8 +199,10 @@ class WindowedTrainingSimulator(TrainingSimulator):
                     fired_in_window = True
             self.counts.add_(self.window_counts)
             if fired_in_window:
-                self.ops.column_updates += self.window_rule.update_(
-                    self.params.weights, self.window_counts, self._pre_trace(events, lo, hi, start, stop),
+                replica_idx, neuron_idx = (self.window_counts > 0).nonzero(as_tuple=True)
+                self.ops.column_updates += self.window_rule.update_columns_(
+                    self.params.weights, self.window_counts, replica_idx, neuron_idx,
+                    self._pre_trace(events, lo, hi, start, stop, replica_idx, neuron_idx),
                     self.quant.weights_ if self.quant is not None else None)
         return self._finish_presentation()
 
@@ -212,16 +214,33 @@ class WindowedTrainingSimulator(TrainingSimulator):
         current = torch.zeros((stop - start) * replicas, n, device=rows.device)
         return current.index_add_(0, slots, rows).view(stop - start, replicas, n)
 
-    def _pre_trace(self, events: SpikeEvents, lo: int, hi: int, start: int, stop: int) -> torch.Tensor:
-        """x_pre [R, I] for the update at the end of the window [start, stop)."""
-        rule, size = self.window_rule, self.params.replicas * self.c.n_inputs
+    def _pre_trace(self, events: SpikeEvents, lo: int, hi: int, start: int, stop: int, replica_idx: torch.Tensor,
+                   neuron_idx: torch.Tensor) -> torch.Tensor:
+        """x_pre [K, I] for the update of columns (replica_idx, neuron_idx) at the end of window [start, stop)."""
+        rule, replicas, n_inputs = self.window_rule, self.params.replicas, self.c.n_inputs
+        size = replicas * n_inputs
+        if rule.pre_trace is PreTrace.spike:
+            return self._trace_at_spikes(events, replica_idx, neuron_idx)
         if rule.pre_trace is PreTrace.last:
             x = trace_at(stop - 1, events.time[:hi], events.row[:hi], size, rule.pre_decay_log)
         else:
             before = torch.full((size,), float("-inf"), device=events.time.device)
             before.scatter_reduce_(0, events.row[:lo], events.time[:lo].float(), reduce="amax")
             x = mean_trace(start, stop, events.time[lo:hi], events.row[lo:hi], size, rule.pre_decay_log, before)
-        return x.view(self.params.replicas, self.c.n_inputs)
+        return x.view(replicas, n_inputs)[replica_idx]
+
+    def _trace_at_spikes(self, events: SpikeEvents, replica_idx: torch.Tensor, neuron_idx: torch.Tensor) -> torch.Tensor:
+        """x_pre of each updated neuron at its last spike (inputs of that step included), [K, I]."""
+        replicas, n_inputs = self.params.replicas, self.c.n_inputs
+        spike_steps = self.last_spike[replica_idx, neuron_idx].long()
+        out = torch.empty(replica_idx.numel(), n_inputs, device=self.u.device)
+        for step in torch.unique(spike_steps).tolist():  # one or a few distinct steps per window
+            end = int(torch.searchsorted(events.time, step, right=True))
+            x = trace_at(step, events.time[:end], events.row[:end], replicas * n_inputs,
+                         self.window_rule.pre_decay_log).view(replicas, n_inputs)
+            chosen = (spike_steps == step).nonzero().squeeze(1)
+            out[chosen] = x[replica_idx[chosen]]
+        return out
 
 
 class InferenceSimulator:

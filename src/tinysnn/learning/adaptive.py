@@ -60,14 +60,22 @@ class AdaptivePotentiation:
 
         ``requantize(cols, replica_of_col)`` rounds the updated columns in place (ITQ).
         """
-        k = self.potentiation_factor(window_counts)
         replica_idx, neuron_idx = (window_counts > 0).nonzero(as_tuple=True)
+        return self.update_columns_(weights, window_counts, replica_idx, neuron_idx, pre_trace[replica_idx],
+                                    requantize)
+
+    def update_columns_(self, weights: torch.Tensor, window_counts: torch.Tensor, replica_idx: torch.Tensor,
+                        neuron_idx: torch.Tensor, pre_cols: torch.Tensor,
+                        requantize: Callable[[torch.Tensor, Sequence[int]], object] | None = None) -> int:
+        """Update the columns (replica_idx, neuron_idx) of neurons that spiked, each with its own x_pre
+        row of ``pre_cols`` [K, I]; returns K."""
         if replica_idx.numel() == 0:
             return 0
+        k = self.potentiation_factor(window_counts)
         cols = weights[replica_idx, :, neuron_idx]  # [K, I]
         rate = (k[replica_idx] * self.rate)[:, None]
         # Δw = k·η_post·x_pre·(w_max − w)
-        delta = torch.sub(self.w_max, cols).mul_(pre_trace[replica_idx]).mul_(rate)
+        delta = torch.sub(self.w_max, cols).mul_(pre_cols).mul_(rate)
         cols.add_(delta).clamp_(self.w_min, self.w_max)
         if requantize is not None:
             requantize(cols, replica_idx.tolist())
