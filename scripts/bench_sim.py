@@ -1,17 +1,20 @@
 #!/usr/bin/env python
 """Simulator speed and memory on real MNIST: prints a markdown table.
 
-For each network — the Diehl & Cook baseline (inhibitory population, pair STDP) and tinySNN
-(direct inhibition, adaptive windowed potentiation) — rows give training ms/image (R=1, B=1)
+For each network — the Diehl & Cook baseline (inhibitory population, pair STDP), tinySNN
+(direct inhibition, adaptive potentiation in 25 ms windows) and tinySNN with x_pre at each
+neuron's spike (training only; its inference is tinySNN's) — rows give training ms/image (R=1, B=1)
 and per replica at R=8, and inference ms/image at B = 1, 64, 256, 1000. Each row runs in its
 own process so its peak RSS is its own. Times are medians over repeated chunks after a warm-up.
 
-    python scripts/bench_sim.py [--neurons 400] [--steps 250] [--networks baseline tinysnn]
+    python scripts/bench_sim.py [--neurons 400] [--steps 250] [--networks baseline tinysnn tinysnn_spike]
+                                [--only train|infer]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -23,7 +26,7 @@ import time
 
 import torch
 
-from tinysnn.config import LearningConfig, ModelConfig, Rule, SimConfig, Topology
+from tinysnn.config import LearningConfig, ModelConfig, PreTrace, Rule, SimConfig, Topology
 from tinysnn.data import load_dataset
 from tinysnn.data.datasets import default_data_root
 from tinysnn.learning import build_rule
@@ -33,9 +36,13 @@ from tinysnn.runtime import make_generator, replica_generators
 from tinysnn.simulator import InferenceSimulator, make_training_simulator
 
 
+#: the learning settings of conf/learning/*.yaml (the adaptive rule's 25 ms windows included)
+_ADAPTIVE = LearningConfig(rule=Rule.adaptive, nu_post=0.01, n_th=5, update_window_ms=25.0)
 NETWORKS = {
-    "baseline": (Topology.diehl_cook, Rule.pair_stdp),
-    "tinysnn": (Topology.tinysnn, Rule.adaptive),
+    "baseline": (Topology.diehl_cook, LearningConfig(rule=Rule.pair_stdp)),
+    "tinysnn": (Topology.tinysnn, _ADAPTIVE),
+    # conf/experiment/tinysnn_fashion_mnist.yaml: x_pre at each neuron's spike
+    "tinysnn_spike": (Topology.tinysnn, dataclasses.replace(_ADAPTIVE, pre_trace=PreTrace.spike)),
 }
 
 
@@ -54,7 +61,7 @@ def _setup(args: argparse.Namespace, replicas: int):
 def bench_training(args: argparse.Namespace, replicas: int) -> dict:
     torch.set_num_threads(1)
     model, sim, constants, generators, params, images = _setup(args, replicas)
-    rule = build_rule(LearningConfig(rule=NETWORKS[args.network][1]), model, sim)
+    rule = build_rule(NETWORKS[args.network][1], model, sim)
     simulator = make_training_simulator(params, constants, rule, model, sim, generators)
     chunk = max(10, args.train_images // replicas)
     times, index = [], 0
@@ -94,6 +101,7 @@ def main() -> None:
     parser.add_argument("--neurons", type=int, default=400)
     parser.add_argument("--steps", type=int, default=250)
     parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
+    parser.add_argument("--only", choices=["train", "infer"], help="run only the training or inference rows")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--train-images", type=int, default=100, help="images per timed training chunk")
     parser.add_argument("--infer-images", type=int, default=1000, help="images per timed inference repeat")
@@ -115,6 +123,9 @@ def main() -> None:
                    f"--train-images={args.train_images}", f"--infer-images={args.infer_images}"]
     for network in args.networks:
         for case, value, label, unit in cases:
+            # the spike-trace variant differs from tinysnn in training only
+            if (args.only and case != args.only) or (network == "tinysnn_spike" and case == "infer"):
+                continue
             out = subprocess.run([sys.executable, __file__, f"--network={network}", f"--case={case}",
                                   f"--value={value}", *passthrough], check=True, capture_output=True, text=True).stdout
             result = json.loads(out.strip().splitlines()[-1])

@@ -132,3 +132,18 @@ def test_quantized_run_without_reference_is_a_clear_error(tmp_path):
     result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "quant.reference" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ptq_sweep_runs_in_parallel_with_the_joblib_launcher(tmp_path):
+    """One --multirun line over the quant groups, two jobs at a time, each a complete run."""
+    fp32 = tmp_path / "fp32"
+    run(config("model=tinysnn", "learning=adaptive", "model.n_neurons=20", "run.n_train=50", "run.n_label=100",
+               "run.n_test=50"), fp32)
+    cmd = [sys.executable, "-m", "tinysnn.train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+           "model=tinysnn", "learning=adaptive", "model.n_neurons=20", "run.n_label=100", "run.n_test=50",
+           "run.progress=false", "eval_threads=1", "scheme=ptq", "precision=q8", "target=w,wn",
+           f"quant.reference={fp32}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    targets = sorted(json.loads(p.read_text())["quant"]["target"] for p in (tmp_path / "sweep").glob("*/metrics.json"))
+    assert targets == ["w", "wn"]
