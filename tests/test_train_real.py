@@ -145,5 +145,11 @@ def test_ptq_sweep_runs_in_parallel_with_the_joblib_launcher(tmp_path):
            f"quant.reference={fp32}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    targets = sorted(json.loads(p.read_text())["quant"]["target"] for p in (tmp_path / "sweep").glob("*/metrics.json"))
-    assert targets == ["w", "wn"]
+    files = sorted((tmp_path / "sweep").glob("*/metrics.json"))
+    assert sorted(json.loads(p.read_text())["quant"]["target"] for p in files) == ["w", "wn"]
+    # the same sweep again: both jobs finished, so both are skipped and nothing is rewritten
+    stamps = [p.stat().st_mtime_ns for p in files]
+    again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.count("skipped (finished earlier)") == 2
+    assert [p.stat().st_mtime_ns for p in files] == stamps

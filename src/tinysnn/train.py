@@ -17,6 +17,7 @@ from typing import Any
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 from tqdm import tqdm
 
@@ -36,7 +37,7 @@ from .quant.plan import ROUNDING_SEED_OFFSET, QuantPlan
 from .quant.ranges import MembraneTracker, measure_ranges
 from .quant.reference import Reference, load_reference
 from .protocol import TrainingLog, collect_counts, train_epochs
-from .results import write_json
+from .results import read_json, write_json
 from .runtime import EVAL_SEED_OFFSET, make_generator, replica_generators, resolve_device
 from .simulator import InferenceSimulator, make_training_simulator
 
@@ -83,7 +84,8 @@ def _initial_params(config: TrainConfig, reference: Reference | None, generators
     return params
 
 
-def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = None) -> dict[str, Any]:
+def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = None,
+        overrides: list[str] | None = None) -> dict[str, Any]:
     """Train (or, for PTQ, load and quantize), assign labels, test; write metrics.json, checkpoint.pt,
     receptive_fields.png and, for quantized runs, export.pt into ``out_dir``."""
     device = resolve_device(config.device.value)
@@ -208,6 +210,7 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
                 "train": train_ops.to_dict() if train_ops else None, "label": label_ops.to_dict(),
                 "test": test_ops.to_dict()},
         "choices": dict(choices or {}),
+        "overrides": list(overrides or []),
         "config": to_plain(config),
         "environment": {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
                         "threads": torch.get_num_threads(), "machine": platform.machine()},
@@ -253,12 +256,27 @@ def summary(metrics: dict[str, Any]) -> str:
 register_configs()
 
 
+def _finished_job(out_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
+    """The metrics of an earlier run of this same sweep job in ``out_dir``, if it finished."""
+    path = out_dir / "metrics.json"
+    if not path.is_file():
+        return None
+    metrics = read_json(path)
+    return metrics if metrics.get("overrides") == overrides else None
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
+    out_dir, overrides = Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task)
+    # re-running a sweep into the same hydra.sweep.dir skips the jobs that already finished
+    done = _finished_job(out_dir, overrides) if hydra_cfg.mode is RunMode.MULTIRUN else None
+    if done is not None:
+        print(f"skipped (finished earlier): {out_dir}")
+        return done["accuracy"]["all_activity"]
     try:
         config = validate(cfg)
-        metrics = run(config, Path(hydra_cfg.runtime.output_dir), dict(hydra_cfg.runtime.choices))
+        metrics = run(config, out_dir, dict(hydra_cfg.runtime.choices), overrides)
     except (ConfigError, DataFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
