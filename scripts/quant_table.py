@@ -4,9 +4,9 @@
     python scripts/quant_table.py multirun/ptq_mnist multirun/itq_mnist [--readout proportion]
 
 One table per dataset and scheme: a row per (target, rounding), a column per precision, cells
-test accuracy in % with the number of training images of ITQ runs in brackets where they differ
-from the reference. The FP32 column is the reference model evaluated under the same protocol
-(a ``precision=fp32`` PTQ run) when present.
+test accuracy in % with the number of training images of ITQ runs in brackets. The FP32 line
+gives, for PTQ, the reference model evaluated under the same protocol (a ``precision=fp32`` PTQ
+run) and, for ITQ, FP32 training runs of the same lengths (``scheme=itq precision=fp32``).
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ def main() -> None:
     if not runs:
         raise SystemExit("no PTQ/ITQ runs found")
     cells: dict[tuple[str, str], dict[tuple[str, str], dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
-    fp32: dict[tuple[str, str], str] = {}
+    fp32: dict[tuple[str, str], list[str]] = defaultdict(list)
     precisions: set[int] = set()
     for m in runs:
         q, accuracy = m["quant"], 100 * m["accuracy"][args.readout]
         key = (m["dataset"], q["scheme"])
         if q["bits"] is None:
-            fp32[key] = f"{accuracy:.2f}"
+            trained = f" ({m['train']['images'] // 1000}k images)" if q["scheme"] == "itq" else ""
+            fp32[key].append(f"{accuracy:.2f}{trained}")
             continue
         precisions.add(q["bits"])
         images = m["train"]["images"]
@@ -43,7 +44,7 @@ def main() -> None:
     for key in sorted(cells):
         dataset, scheme = key
         print(f"\n**{dataset}, {scheme.upper()}** ({args.readout.replace('_', '-')} accuracy, %; "
-              f"FP32 reference {fp32.get(key, 'n/a')}%)\n")
+              f"FP32: {', '.join(sorted(fp32[key])) or 'n/a'})\n")
         print("| target | rounding | " + " | ".join(f"{c} bit" for c in columns) + " |")
         print("|---|---|" + "---|" * len(columns))
         for (target, rounding), row in sorted(cells[key].items()):
