@@ -78,8 +78,8 @@ def test_integer_only_export_reproduces_the_quantized_simulator(tmp_path, roundi
     weights, theta, constants = trained_network()
     p = plan(bits, rounding)
     params = NetworkParams(weights=weights[None].clone(), theta=theta[None].clone())
-    p.weights_(params.weights, [0])
-    p.neurons_(params.theta, [0])
+    p.replica_weights_(params.weights, [0])
+    p.replica_neurons_(params.theta, [0])
     spikes = events(24)
     simulator = InferenceSimulator(params.weights[0], params.theta[0], constants, model(), SIM, quant=p,
                                    rounding_generator=torch.Generator().manual_seed(5))
@@ -125,7 +125,7 @@ def test_itq_keeps_parameters_on_the_grid(target, learning):
     p = plan(8, Rounding.stochastic, target=target)
     generators = replica_generators(0, 1, torch.device("cpu"))
     params = init_params(m, generators, torch.device("cpu"))
-    p.weights_(params.weights, [0])
+    p.replica_weights_(params.weights, [0])
     constants = NetworkConstants.build(m, SIM)
     simulator = make_training_simulator(params, constants, build_rule(learning, m, SIM), m, SIM, generators, p)
     image = (torch.rand(1, N_INPUTS, generator=torch.Generator().manual_seed(2)) * 255).to(torch.uint8)
@@ -170,7 +170,7 @@ def test_stochastic_itq_replicas_equal_separate_runs():
         generators = replica_generators(seed, replicas, torch.device("cpu"))
         p = plan(8, Rounding.stochastic, seed=seed + 100, replicas=replicas)
         params = init_params(m, generators, torch.device("cpu"))
-        p.weights_(params.weights, list(range(replicas)))
+        p.replica_weights_(params.weights, list(range(replicas)))
         constants = NetworkConstants.build(m, SIM)
         simulator = make_training_simulator(params, constants, build_rule(learning, m, SIM), m, SIM, generators, p)
         for _ in range(3):

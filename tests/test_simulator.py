@@ -146,10 +146,8 @@ def test_op_counts_match_what_happened(topology, learning):
     params = init_params(model, generators, torch.device("cpu"))
     simulator = make_training_simulator(params, constants, build_rule(LEARNING[learning], model, sim), model, sim,
                                         generators)
-    spikes = presentations = 0
     for image in data:
-        counts, runs = present_with_retries(simulator, params, image.expand(2, -1), constants, model, sim)
-        presentations += runs
+        present_with_retries(simulator, params, image.expand(2, -1), constants, model, sim)
     ops = simulator.ops
     assert ops.presentations == ops.normalizations >= 2 * len(data)
     assert ops.exc_spikes > 0 and ops.input_spikes > 0

@@ -40,10 +40,11 @@ class InhibitoryPopulation:
         self.last_spike = torch.full(shape, NEVER, device=device)
         self._arrivals: dict[int, torch.Tensor] = {}
         self._scheduled: dict[int, torch.Tensor] = {}
-        #: inhibitory spikes since construction (op counting)
+        #: inhibitory spikes since the last reset (op counting)
         self.spike_count = 0
 
     def reset(self) -> None:
+        self.spike_count = 0
         self.u_anchor.zero_()
         self.step_anchor.zero_()
         self.last_spike.fill_(NEVER)

@@ -88,7 +88,6 @@ def end_presentation_(params: NetworkParams, replicas: list[int], steps: int, co
             params.theta[r].mul_(decay)
             normalize_weights_(params.weights[r], model.weight_norm_total)
     if quant is not None:
-        for r in replicas:
-            quant.weights_(params.weights[r:r + 1], [r])
-            if quant.quantizes_neurons:
-                quant.neurons_(params.theta[r:r + 1], [r])
+        quant.replica_weights_(params.weights, replicas)
+        if quant.quantizes_neurons:
+            quant.replica_neurons_(params.theta, replicas)

@@ -43,7 +43,7 @@ class TrainingSimulator:
         self.presented = list(range(replicas))  # the replicas of the current presentation
         self.requantize_u = None
         if quant is not None and quant.quantizes_neurons:
-            self.requantize_u = lambda u: quant.membrane_(u, self.presented)
+            self.requantize_u = lambda u: quant.replica_neurons_(u, self.presented)
         self.u = torch.zeros(replicas, n, device=device, dtype=quant.state_dtype if quant else torch.float32)
         self.last_spike = torch.full((replicas, n), NEVER, device=device)
         self.post_trace = torch.zeros(replicas, n, device=device)
@@ -161,7 +161,7 @@ class TrainingSimulator:
     def _finish_presentation(self) -> torch.Tensor:
         """Count the presentation's spikes; return its spike counts [R, N]."""
         self.ops.exc_spikes += int(self.counts.sum())
-        self.ops.inh_spikes = self.inhibition.spike_count
+        self.ops.inh_spikes += self.inhibition.spike_count
         return self.counts.clone()
 
 

@@ -78,9 +78,9 @@ def _initial_params(config: TrainConfig, reference: Reference | None, generators
         params = init_params(config.model, generators, device)
     if plan is not None:
         replicas = list(range(params.replicas))
-        plan.weights_(params.weights, replicas)
+        plan.replica_weights_(params.weights, replicas)
         if plan.quantizes_neurons:
-            plan.neurons_(params.theta, replicas)
+            plan.replica_neurons_(params.theta, replicas)
     return params
 
 
@@ -100,8 +100,6 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
 
     model, sim, replicas, quant = config.model, config.sim, config.run.replicas, config.quant
     reference = load_reference(quant.reference, config) if quant.reference is not None else None
-    if quant.scheme is Scheme.ptq and reference is None:
-        raise ConfigError("invalid config `quant.reference`: PTQ needs the FP32 run to quantize")
     plan = _quant_plan(config, reference, device)
     constants = NetworkConstants.build(model, sim)
     generators = replica_generators(config.seed, replicas, device)
@@ -138,7 +136,7 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
     label_targets = label_set.labels.to(device)
     test_images = _flat_images(test_set, device)
     test_targets = test_set.labels
-    tracker = MembraneTracker() if plan is None and quant.scheme is Scheme.none else None
+    tracker = MembraneTracker() if quant.scheme is Scheme.none else None  # ranges describe FP32 runs
     per_replica = []
     label_seconds = test_seconds = 0.0
     test_presentations = 0
@@ -215,8 +213,8 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
         "environment": {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
                         "threads": torch.get_num_threads(), "machine": platform.machine()},
     }
-    weight_bits = quant.bits if plan is not None and quant.bits is not None else FP32_BITS
-    neuron_bits = weight_bits if plan is not None and plan.quantizes_neurons else FP32_BITS
+    weight_bits = plan.weight_format.total_bits if plan is not None else FP32_BITS
+    neuron_bits = plan.neuron_format.total_bits if plan is not None and plan.neuron_format else FP32_BITS
     metrics["memory"] = memory_report(model, weight_bits, neuron_bits).to_dict()
 
     def energy(ops: OpCounts | None, training: bool) -> dict[str, float] | None:

@@ -22,7 +22,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-FP32_BITS = 32
+from .memory import FP32_BITS
+
 _SRAM_PJ_PER_BIT = ((8 * 1024 * 8, 0.16), (32 * 1024 * 8, 0.31), (1024 * 1024 * 8, 1.56))
 
 

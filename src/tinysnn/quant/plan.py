@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import torch
 
@@ -70,46 +70,38 @@ class QuantPlan:
 
     # --- rounding -------------------------------------------------------------------------
 
-    def _round_rows_(self, x: torch.Tensor, fmt: FixedPoint, replica_of_row: Sequence[int]) -> torch.Tensor:
-        """Round x [K, ...] in place; row k draws its noise from replica ``replica_of_row[k]``'s generator."""
-        if self.rounding is not Rounding.stochastic:
-            return quantize_(x, fmt, self.rounding)
-        for k, replica in enumerate(replica_of_row):
-            quantize_(x[k], fmt, self.rounding, self.generators[replica])
-        return x
-
-    def weights_(self, weights: torch.Tensor, replica_of_row: Sequence[int]) -> torch.Tensor:
-        """Round weight rows/columns [K, ...] (row k of replica ``replica_of_row[k]``) in place."""
-        return self._round_rows_(weights, self.weight_format, replica_of_row)
-
-    def neurons_(self, values: torch.Tensor, replica_of_row: Sequence[int]) -> torch.Tensor:
-        """Round neuron state [K, N] in place (qWN only)."""
-        assert self.neuron_format is not None
-        return self._round_rows_(values, self.neuron_format, replica_of_row)
-
-    def replicas_(self, x: torch.Tensor, fmt: FixedPoint, replicas: Sequence[int]) -> torch.Tensor:
-        """Round x[r] in place for the listed replicas r (rows of x are replicas).
+    def _round_(self, x: torch.Tensor, fmt: FixedPoint, rows: Iterable[tuple[int, int]]) -> torch.Tensor:
+        """Round x onto ``fmt`` in place; ``rows`` lists (row of x, replica) pairs.
 
         Deterministic modes round all of x at once: rows not listed already lie on the grid,
-        where rounding is the identity. Stochastic rounding draws only for the listed replicas,
-        so each replica consumes its own stream exactly as in a run of its own.
+        where rounding is the identity. Stochastic rounding draws only for the listed rows, each
+        from its replica's generator, so a replica consumes its own stream exactly as in a run
+        of its own.
         """
         if self.rounding is not Rounding.stochastic:
             return quantize_(x, fmt, self.rounding)
-        for r in replicas:
-            quantize_(x[r], fmt, self.rounding, self.generators[r])
+        for row, replica in rows:
+            quantize_(x[row], fmt, self.rounding, self.generators[replica])
         return x
 
-    def membrane_(self, u: torch.Tensor, replicas: Sequence[int]) -> torch.Tensor:
-        """Round the membranes u [R, N] of the replicas being presented (qWN)."""
+    def weights_(self, weights: torch.Tensor, replica_of_row: Sequence[int]) -> torch.Tensor:
+        """Round gathered weight rows/columns [K, ...] in place; row k belongs to ``replica_of_row[k]``."""
+        return self._round_(weights, self.weight_format, enumerate(replica_of_row))
+
+    def replica_weights_(self, weights: torch.Tensor, replicas: Sequence[int]) -> torch.Tensor:
+        """Round the weights [R, I, N] of the listed replicas in place."""
+        return self._round_(weights, self.weight_format, ((r, r) for r in replicas))
+
+    def replica_neurons_(self, values: torch.Tensor, replicas: Sequence[int]) -> torch.Tensor:
+        """Round neuron state (u or θ) [R, N] of the listed replicas in place (qWN only)."""
         assert self.neuron_format is not None
-        return self.replicas_(u, self.neuron_format, replicas)
+        return self._round_(values, self.neuron_format, ((r, r) for r in replicas))
 
     def theta_after_spikes_(self, theta: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
         """Round θ [R, N] of the replicas with a spike in ``spikes`` [R, N] (qWN)."""
         assert self.neuron_format is not None
         spiked = spikes.any(1).nonzero().flatten().tolist() if self.rounding is Rounding.stochastic else []
-        return self.replicas_(theta, self.neuron_format, spiked)
+        return self.replica_neurons_(theta, spiked)
 
     def batch_membrane_rounder(self, generator: torch.Generator):
         """In-place u rounding for an evaluation batch [B, N] of one network, drawing from ``generator``."""
