@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 
 from tinysnn.checkpoint import load_checkpoint
 from tinysnn.config import register_configs, validate
-from tinysnn.train import run
+from tinysnn.train import run, run_grid
 
 from .conftest import requires_mnist
 
@@ -153,3 +153,24 @@ def test_ptq_sweep_runs_in_parallel_with_the_joblib_launcher(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stdout.count("skipped (finished earlier)") == 2
     assert [p.stat().st_mtime_ns for p in files] == stamps
+
+
+def test_itq_grid_in_one_simulation_equals_separate_runs(tmp_path):
+    """An ITQ grid (2 widths × 2 roundings, qWN) trains as one 4-replica simulation; each variant's
+    folder holds the metrics and weights of its separate run."""
+    base = ["model=tinysnn", "learning=adaptive", "model.n_neurons=20", "run.n_train=40", "run.n_label=100",
+            "run.n_test=100"]
+    run(config(*base), tmp_path / "fp32")
+    itq = [*base, "scheme=itq", "target=wn", f"quant.reference={tmp_path / 'fp32'}"]
+    grid = run_grid(config(*itq, "quant.grid_bits=[8,6]", "quant.grid_roundings=[nearest,stochastic]"),
+                    tmp_path / "grid")
+    assert sorted(grid) == ["q6_nearest", "q6_stochastic", "q8_nearest", "q8_stochastic"]
+    for folder in ("q8_stochastic", "q6_nearest"):
+        bits, rounding = folder[1:].split("_")
+        alone = run(config(*itq, f"quant.bits={bits}", f"quant.rounding={rounding}"), tmp_path / folder)
+        assert grid[folder]["accuracy"] == alone["accuracy"]
+        assert grid[folder]["grid"]["replicas"] == 4 and grid[folder]["quant"]["bits"] == int(bits)
+        together = load_checkpoint(tmp_path / "grid" / folder / "checkpoint.pt")
+        separate = load_checkpoint(tmp_path / folder / "checkpoint.pt")
+        assert torch.equal(together["weights"], separate["weights"])
+        assert torch.equal(together["theta"], separate["theta"])

@@ -8,7 +8,7 @@ composition); ``validate`` turns the composed DictConfig into dataclass instance
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, Optional
 
@@ -266,11 +266,26 @@ class QuantConfig:
     decay_frac_bits: int = 16
     #: write export.pt (integer codes and formats) for quantized runs
     export: bool = True
+    #: ITQ grid in one simulation: one replica per (bits, rounding) in the product of these lists
+    #: (an empty list = this node's bits or rounding), each written to its own run folder
+    grid_bits: list[int] = field(default_factory=list)
+    grid_roundings: list[Rounding] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
         """Whether anything is fixed point (PTQ at precision=fp32 re-evaluates the reference as is)."""
-        return self.scheme is not Scheme.none and self.bits is not None
+        return self.scheme is not Scheme.none and (self.bits is not None or bool(self.grid_bits))
+
+    @property
+    def is_grid(self) -> bool:
+        return bool(self.grid_bits or self.grid_roundings)
+
+    def variants(self) -> list["QuantConfig"]:
+        """The single configurations this node holds: the grid's (bits × rounding), or itself."""
+        if not self.is_grid:
+            return [self]
+        return [replace(self, bits=bits, rounding=rounding, grid_bits=[], grid_roundings=[])
+                for bits in (self.grid_bits or [self.bits]) for rounding in (self.grid_roundings or [self.rounding])]
 
     def check(self) -> None:
         _require(self.bits is None or 2 <= self.bits <= 32, "quant.bits",
@@ -281,6 +296,17 @@ class QuantConfig:
                  f"scheme={self.scheme.value} needs an FP32 run folder for its range analysis "
                  "(and, for PTQ, its checkpoint): quant.reference=outputs/.../<run>")
         _require(1 <= self.decay_frac_bits <= 30, "quant.decay_frac_bits", "must lie in [1, 30]")
+        if self.is_grid:
+            _require(self.scheme is Scheme.itq, "quant.grid_bits",
+                     f"a grid trains its variants side by side, which only ITQ does (scheme={self.scheme.value}); "
+                     "sweep PTQ with --multirun instead")
+            _require(bool(self.grid_bits) or self.bits is not None, "quant.grid_bits",
+                     "a rounding grid needs a precision: set quant.grid_bits=[...] or a quantized precision")
+            for bits in self.grid_bits:
+                _require(2 <= bits <= 32, "quant.grid_bits", f"every width must be between 2 and 32, got {bits}")
+            _require(len(set(self.grid_bits)) == len(self.grid_bits)
+                     and len(set(self.grid_roundings)) == len(self.grid_roundings), "quant.grid_bits",
+                     "lists a variant twice; give each width and rounding once")
 
 
 @dataclass

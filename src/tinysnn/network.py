@@ -13,7 +13,7 @@ from .inhibition import DirectInhibition, InhibitoryPopulation
 from .neurons import LIFConstants
 
 if TYPE_CHECKING:
-    from .quant.plan import QuantPlan
+    from .quant.replicas import TrainingQuant
 
 
 @dataclass
@@ -74,7 +74,7 @@ def normalize_weights_(weights: torch.Tensor, total: float) -> None:
 
 
 def end_presentation_(params: NetworkParams, replicas: list[int], steps: int, constants: NetworkConstants,
-                      model: ModelConfig, quant: "QuantPlan | None" = None) -> None:
+                      model: ModelConfig, quant: "TrainingQuant | None" = None) -> None:
     """After a training presentation: θ decays, weights are renormalised (only the given replicas).
 
     With a plan (ITQ) the renormalised weights, and for qWN the decayed θ, are re-quantized.

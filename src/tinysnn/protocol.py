@@ -25,14 +25,19 @@ def present_with_retries(simulator: TrainingSimulator, params: NetworkParams, im
                          constants: NetworkConstants, model: ModelConfig, sim: SimConfig) -> tuple[torch.Tensor, int]:
     """One training image per replica ([R, I]); returns final spike counts [R, N] and presentations run."""
     replicas = list(range(params.replicas))
-    counts = torch.zeros(params.replicas, constants.n_neurons, device=images.device)
     rate = sim.max_rate_hz
     for attempt in range(sim.max_retries + 1):
-        latest = simulator.present(images, rate, replicas)
-        end_presentation_(params, replicas, sim.steps, constants, model, simulator.quant)
+        if len(replicas) == params.replicas:
+            counts = simulator.present(images, rate, replicas)
+            end_presentation_(params, replicas, sim.steps, constants, model, simulator.quant)
+        else:  # a retry simulates only the replicas that failed
+            part = simulator.restricted(replicas)
+            everyone = list(range(len(replicas)))
+            counts[replicas] = part.present(images[replicas], rate, everyone)
+            end_presentation_(part.params, everyone, sim.steps, constants, model, part.quant)
+            simulator.write_back(part, replicas)
         simulator.ops.normalizations += len(replicas)
-        counts[replicas] = latest[replicas]
-        totals = latest.sum(1).tolist()
+        totals = counts.sum(1).tolist()
         replicas = [r for r in replicas if totals[r] < sim.min_spikes]
         if not replicas:
             return counts, attempt + 1
@@ -44,10 +49,20 @@ def present_with_retries(simulator: TrainingSimulator, params: NetworkParams, im
 class TrainingLog:
     images: int = 0
     presentations: int = 0
-    spikes: float = 0.0
+    #: excitatory spikes of the counted presentations, per replica
+    spikes: list[float] = field(default_factory=list)
     seconds: float = 0.0
     #: (images seen, running accuracy per replica) at each monitor point
     running_accuracy: list[tuple[int, list[float]]] = field(default_factory=list)
+
+    def spikes_per_image(self) -> float:
+        """Mean over replicas of the spikes per training image."""
+        return sum(self.spikes) / max(1, len(self.spikes)) / max(1, self.images)
+
+    def of_replicas(self, replicas: list[int]) -> "TrainingLog":
+        """This log restricted to some replicas (presentations and seconds are the whole simulation's)."""
+        return TrainingLog(self.images, self.presentations, [self.spikes[r] for r in replicas], self.seconds,
+                           [(images, [accuracy[r] for r in replicas]) for images, accuracy in self.running_accuracy])
 
 
 class RunningAccuracy:
@@ -80,7 +95,8 @@ def train_epochs(simulator: TrainingSimulator, params: NetworkParams, images: to
                  epochs: int, constants: NetworkConstants, model: ModelConfig, sim: SimConfig, monitor_every: int,
                  on_image: Callable[[TrainingLog], None] | None = None) -> TrainingLog:
     """Train every replica on ``images`` [n, I] in order, ``epochs`` times (labels only for monitoring)."""
-    log = TrainingLog()
+    log = TrainingLog(spikes=[0.0] * params.replicas)
+    spikes = torch.zeros(params.replicas, device=images.device)
     monitor = RunningAccuracy(params.replicas, monitor_every, constants.n_neurons, images.device)
     start = time.perf_counter()
     total = epochs * images.shape[0]
@@ -91,12 +107,15 @@ def train_epochs(simulator: TrainingSimulator, params: NetworkParams, images: to
             counts, presentations = present_with_retries(simulator, params, batch, constants, model, sim)
             log.images += 1
             log.presentations += presentations
-            log.spikes += float(counts.sum()) / params.replicas
+            spikes.add_(counts.sum(1))
             accuracy = monitor.add(counts, labels[index])
             if accuracy is not None:
                 log.running_accuracy.append((log.images, accuracy))
             if on_image is not None:
+                if log.images % 100 == 0:
+                    log.spikes = spikes.tolist()
                 on_image(log)
+    log.spikes = spikes.tolist()
     log.seconds = time.perf_counter() - start
     return log
 

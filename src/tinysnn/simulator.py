@@ -26,6 +26,7 @@ from .network import NetworkConstants, NetworkParams, make_inhibition
 from .neurons import NEVER, integrate_, reset_
 from .ops import OpCounts
 from .quant.plan import QuantPlan
+from .quant.replicas import TrainingQuant
 from .quant.ranges import MembraneTracker
 
 
@@ -33,7 +34,8 @@ class TrainingSimulator:
     """Presents one image to each of R replicas with a spike-driven rule (each replica its own stream)."""
 
     def __init__(self, params: NetworkParams, constants: NetworkConstants, rule: SpikeDrivenRule, model: ModelConfig,
-                 sim: SimConfig, generators: list[torch.Generator], quant: QuantPlan | None = None) -> None:
+                 sim: SimConfig, generators: list[torch.Generator], quant: TrainingQuant | None = None) -> None:
+        self.unquantized = constants, model
         if quant is not None:
             constants, model = quant.constants(constants), quant.model(model)
         self.params, self.c, self.rule, self.sim, self.quant = params, constants, rule, sim, quant
@@ -51,6 +53,24 @@ class TrainingSimulator:
         self.no_current = torch.zeros(replicas, n, device=device)
         self.inhibition = make_inhibition(model, constants, (replicas, n), device)
         self.ops = OpCounts()
+
+    def restricted(self, replicas: list[int]) -> "TrainingSimulator":
+        """A simulator of only ``replicas``: copies of their parameters, their own generators and plans.
+
+        Replicas never interact, so a retry that concerns a few replicas runs on this smaller
+        simulation (then ``write_back``) at the cost of those few instead of all R.
+        """
+        params = NetworkParams(self.params.weights[replicas], self.params.theta[replicas])
+        quant = self.quant.restricted(replicas) if self.quant is not None else None
+        constants, model = self.unquantized
+        return type(self)(params, constants, self.rule, model, self.sim,  # type: ignore[arg-type]
+                          [self.generators[r] for r in replicas], quant)
+
+    def write_back(self, part: "TrainingSimulator", replicas: list[int]) -> None:
+        """Take the parameters and op counts of ``part = self.restricted(replicas)`` after it ran."""
+        self.params.weights[replicas] = part.params.weights
+        self.params.theta[replicas] = part.params.theta
+        self.ops += part.ops
 
     def encode(self, images: torch.Tensor, max_rate_hz: float, replicas: list[int]) -> SpikeEvents:
         """Input events of the given replicas (each draws from its own generator)."""
@@ -126,8 +146,10 @@ class TrainingSimulator:
         rows_by_step = torch.split(events.row, per_step)
         streams_by_step = torch.split(events.stream, per_step)
         events_until = list(accumulate(per_step))
-        # x_post only feeds presynaptic-spike updates, and is zero until the first excitatory spike
+        # x_post only feeds presynaptic-spike updates, and is zero until the first excitatory spike;
+        # a replica's rows change (and draw stochastic rounding noise) only once its own x_post is live
         post_trace_live = False
+        live_replicas: set[int] = set()
 
         for step in range(events.steps):
             rows_idx, streams = rows_by_step[step], streams_by_step[step]
@@ -140,11 +162,15 @@ class TrainingSimulator:
                 if rule.has_pre_update:
                     post_trace.masked_fill_(spikes, 1.0)
                     post_trace_live = True
+                    if self.quant is not None:
+                        live_replicas.update(spikes.any(1).nonzero().flatten().tolist())
             if post_trace_live and rows_idx.numel():
                 rule.pre_spike_update_(rows, post_trace.index_select(0, streams))
                 self.ops.row_updates += rows_idx.numel()
                 if self.quant is not None:
-                    self.quant.weights_(rows, streams.tolist())
+                    replica_of_row = streams.tolist()
+                    self.quant.weights_(rows, replica_of_row,
+                                        [k for k, r in enumerate(replica_of_row) if r in live_replicas])
                 weights_flat.index_copy_(0, rows_idx, rows)
             if spikes is not None:
                 end = events_until[step]
@@ -175,7 +201,7 @@ class WindowedTrainingSimulator(TrainingSimulator):
 
     def __init__(self, params: NetworkParams, constants: NetworkConstants, rule: AdaptivePotentiation,
                  model: ModelConfig, sim: SimConfig, generators: list[torch.Generator],
-                 quant: QuantPlan | None = None) -> None:
+                 quant: TrainingQuant | None = None) -> None:
         super().__init__(params, constants, rule, model, sim, generators, quant)  # type: ignore[arg-type]
         self.window_rule = rule
         self.window_counts = torch.zeros_like(self.counts)
@@ -324,7 +350,7 @@ class InferenceSimulator:
 
 def make_training_simulator(params: NetworkParams, constants: NetworkConstants, rule: LearningRule,
                             model: ModelConfig, sim: SimConfig, generators: list[torch.Generator],
-                            quant: QuantPlan | None = None) -> TrainingSimulator:
+                            quant: TrainingQuant | None = None) -> TrainingSimulator:
     """The kernel that fits the rule: windowed for tinySNN's rule, per-step for spike-driven STDP."""
     if isinstance(rule, AdaptivePotentiation):
         return WindowedTrainingSimulator(params, constants, rule, model, sim, generators, quant)

@@ -7,10 +7,12 @@ overridden on the command line, e.g. ``python -m tinysnn.train run=default model
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from .checkpoint import save_checkpoint
-from .config import ConfigError, Scheme, TrainConfig, register_configs, to_plain, validate
+from .config import ConfigError, QuantConfig, Scheme, TrainConfig, register_configs, to_plain, validate
 from .cost.energy import EnergyInputs, energy_per_image
 from .cost.memory import FP32_BITS, memory_report
 from .data import DataFileError, Dataset, load_dataset
@@ -34,6 +36,7 @@ from .ops import OpCounts
 from .plotting import save_receptive_fields
 from .quant.export import export_model
 from .quant.plan import ROUNDING_SEED_OFFSET, QuantPlan
+from .quant.replicas import ReplicaPlans, TrainingQuant
 from .quant.ranges import MembraneTracker, measure_ranges
 from .quant.reference import Reference, load_reference
 from .protocol import TrainingLog, collect_counts, train_epochs
@@ -55,16 +58,17 @@ def _flat_images(dataset: Dataset, device: torch.device) -> torch.Tensor:
     return dataset.images.reshape(len(dataset), -1).to(device)
 
 
-def _quant_plan(config: TrainConfig, reference: Reference | None, device: torch.device) -> QuantPlan | None:
-    if not config.quant.active:
+def _quant_plan(quant: QuantConfig, reference: Reference | None, seed: int, replicas: int,
+                device: torch.device) -> QuantPlan | None:
+    if not quant.active:
         return None
     assert reference is not None
-    generators = replica_generators(config.seed + ROUNDING_SEED_OFFSET, config.run.replicas, device)
-    return QuantPlan.build(config.quant, reference.ranges, generators)
+    generators = replica_generators(seed + ROUNDING_SEED_OFFSET, replicas, device)
+    return QuantPlan.build(quant, reference.ranges, generators)
 
 
 def _initial_params(config: TrainConfig, reference: Reference | None, generators: list[torch.Generator],
-                    plan: QuantPlan | None, device: torch.device) -> NetworkParams:
+                    plan: TrainingQuant | None, device: torch.device) -> NetworkParams:
     """PTQ: the reference's trained parameters; otherwise a fresh network. Quantized by the plan."""
     if config.quant.scheme is Scheme.ptq:
         assert reference is not None
@@ -84,58 +88,63 @@ def _initial_params(config: TrainConfig, reference: Reference | None, generators
     return params
 
 
-def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = None,
-        overrides: list[str] | None = None) -> dict[str, Any]:
-    """Train (or, for PTQ, load and quantize), assign labels, test; write metrics.json, checkpoint.pt,
-    receptive_fields.png and, for quantized runs, export.pt into ``out_dir``."""
-    device = resolve_device(config.device.value)
-    torch.set_num_threads(config.threads)  # batch-1 training is dispatch-bound: 1 thread is fastest
+@dataclass
+class _Splits:
+    train: Dataset
+    label: Dataset
+    test: Dataset
+
+
+def _load_splits(config: TrainConfig) -> _Splits:
     root = Path(config.dataset.root) if config.dataset.root else default_data_root()
     train_split = load_dataset(config.dataset.name.value, "train", root)
     test_split = load_dataset(config.dataset.name.value, "test", root)
-    train_set = _first(train_split, config.run.n_train, "run.n_train")
-    label_set = _first(train_split, config.run.n_label, "run.n_label")
-    test_set = _first(test_split, config.run.n_test, "run.n_test")
-    n_train, n_label, n_test = len(train_set), len(label_set), len(test_set)
+    return _Splits(train=_first(train_split, config.run.n_train, "run.n_train"),
+                   label=_first(train_split, config.run.n_label, "run.n_label"),
+                   test=_first(test_split, config.run.n_test, "run.n_test"))
 
-    model, sim, replicas, quant = config.model, config.sim, config.run.replicas, config.quant
-    reference = load_reference(quant.reference, config) if quant.reference is not None else None
-    plan = _quant_plan(config, reference, device)
-    constants = NetworkConstants.build(model, sim)
-    generators = replica_generators(config.seed, replicas, device)
-    params = _initial_params(config, reference, generators, plan, device)
 
-    log = TrainingLog()
-    train_ops: OpCounts | None = None
-    if quant.scheme is not Scheme.ptq:
-        rule = build_rule(config.learning, model, sim)
-        simulator = make_training_simulator(params, constants, rule, model, sim, generators, plan)
-        train_images = _flat_images(train_set, device)
-        train_labels = train_set.labels.to(device)
-        total = n_train * config.run.epochs
-        bar = tqdm(total=total, desc="train", unit="img", disable=not config.run.progress, mininterval=1.0,
-                   file=sys.stdout, dynamic_ncols=True)
+def _train(config: TrainConfig, params: NetworkParams, constants: NetworkConstants, plan: TrainingQuant | None,
+           generators: list[torch.Generator], train_set: Dataset, device: torch.device) -> tuple[TrainingLog, OpCounts]:
+    """Train all replicas of ``params`` in place, one thread (batch-1 training is dispatch-bound)."""
+    torch.set_num_threads(config.threads)
+    model, sim = config.model, config.sim
+    rule = build_rule(config.learning, model, sim)
+    simulator = make_training_simulator(params, constants, rule, model, sim, generators, plan)
+    total = len(train_set) * config.run.epochs
+    bar = tqdm(total=total, desc="train", unit="img", disable=not config.run.progress, mininterval=1.0,
+               file=sys.stdout, dynamic_ncols=True)
 
-        def on_image(progress: TrainingLog) -> None:
-            bar.update(1)
-            if progress.images % 100 == 0:
-                postfix = {"spikes/img": f"{progress.spikes / progress.images:.1f}"}
-                if progress.running_accuracy:
-                    accuracy = progress.running_accuracy[-1][1]
-                    postfix["acc"] = f"{sum(accuracy) / len(accuracy):.3f}"
-                bar.set_postfix(postfix, refresh=False)
+    def on_image(progress: TrainingLog) -> None:
+        bar.update(1)
+        if progress.images % 100 == 0:
+            postfix = {"spikes/img": f"{progress.spikes_per_image():.1f}"}
+            if progress.running_accuracy:
+                accuracy = progress.running_accuracy[-1][1]
+                postfix["acc"] = f"{sum(accuracy) / len(accuracy):.3f}"
+            bar.set_postfix(postfix, refresh=False)
 
-        log = train_epochs(simulator, params, train_images, train_labels, config.run.epochs, constants, model, sim,
-                           min(config.run.monitor_every, total), on_image)
-        bar.close()
-        train_ops = simulator.ops
+    log = train_epochs(simulator, params, _flat_images(train_set, device), train_set.labels.to(device),
+                       config.run.epochs, constants, model, sim, min(config.run.monitor_every, total), on_image)
+    bar.close()
+    return log, simulator.ops
 
+
+def _evaluate_and_record(config: TrainConfig, out_dir: Path, params: NetworkParams, constants: NetworkConstants,
+                         plan: QuantPlan | None, reference: Reference | None, log: TrainingLog,
+                         train_ops: OpCounts | None, splits: _Splits, device: torch.device,
+                         choices: dict[str, Any] | None, overrides: list[str] | None,
+                         generators: list[torch.Generator], grid: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Assign labels and test every replica of ``params``; write metrics.json, checkpoint.pt,
+    receptive_fields.png and, for quantized runs, export.pt into ``out_dir``."""
+    model, sim, replicas, quant = config.model, config.sim, params.replicas, config.quant
+    n_label, n_test = len(splits.label), len(splits.test)
     # Evaluation is batched over images, where large elementwise ops do gain from every core.
     torch.set_num_threads(config.eval_threads or os.cpu_count() or 1)
-    label_images = _flat_images(label_set, device)
-    label_targets = label_set.labels.to(device)
-    test_images = _flat_images(test_set, device)
-    test_targets = test_set.labels
+    label_images = _flat_images(splits.label, device)
+    label_targets = splits.label.labels.to(device)
+    test_images = _flat_images(splits.test, device)
+    test_targets = splits.test.labels
     tracker = MembraneTracker() if quant.scheme is Scheme.none else None  # ranges describe FP32 runs
     per_replica = []
     label_seconds = test_seconds = 0.0
@@ -171,6 +180,7 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
     def mean(key: str) -> float:
         return sum(r[key].accuracy for r in per_replica) / replicas
 
+    simulated_replicas = grid["replicas"] if grid else replicas
     metrics: dict[str, Any] = {
         "dataset": config.dataset.name.value,
         "topology": model.topology.value,
@@ -190,9 +200,9 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
         "train": {
             "images": log.images,
             "presentations": log.presentations,
-            "spikes_per_image": log.spikes / max(1, log.images),
+            "spikes_per_image": log.spikes_per_image(),
             "seconds": log.seconds,
-            "ms_per_image_per_replica": 1000.0 * log.seconds / max(1, log.images) / replicas,
+            "ms_per_image_per_replica": 1000.0 * log.seconds / max(1, log.images) / simulated_replicas,
             "running_accuracy": log.running_accuracy,
         },
         "label": {"images": n_label, "seconds": label_seconds},
@@ -203,10 +213,12 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
                   "reference": str(reference.folder) if reference else None,
                   "reference_accuracy": reference.metrics["accuracy"] if reference else None,
                   **(plan.summary() if plan else {})},
-        # what the simulations did (all replicas), for the energy model
+        # what the simulations did (all replicas), for the energy model; a grid's training ops
+        # are those of its whole simulation (every variant), so its training energy is their mean
         "ops": {"steps_per_presentation": sim.steps, "n_inputs": model.n_inputs, "n_neurons": model.n_neurons,
                 "train": train_ops.to_dict() if train_ops else None, "label": label_ops.to_dict(),
                 "test": test_ops.to_dict()},
+        "grid": grid,
         "choices": dict(choices or {}),
         "overrides": list(overrides or []),
         "config": to_plain(config),
@@ -240,6 +252,64 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
     return metrics
 
 
+def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = None,
+        overrides: list[str] | None = None) -> dict[str, Any]:
+    """Train (or, for PTQ, load and quantize), assign labels, test; write metrics.json, checkpoint.pt,
+    receptive_fields.png and, for quantized runs, export.pt into ``out_dir``."""
+    if config.quant.is_grid:
+        raise ConfigError("invalid config `quant.grid_bits`: a grid writes one run per variant; use run_grid")
+    device = resolve_device(config.device.value)
+    splits = _load_splits(config)
+    quant, replicas = config.quant, config.run.replicas
+    reference = load_reference(quant.reference, config) if quant.reference is not None else None
+    plan = _quant_plan(quant, reference, config.seed, replicas, device)
+    constants = NetworkConstants.build(config.model, config.sim)
+    generators = replica_generators(config.seed, replicas, device)
+    params = _initial_params(config, reference, generators, plan, device)
+    log, train_ops = TrainingLog(), None
+    if quant.scheme is not Scheme.ptq:
+        log, train_ops = _train(config, params, constants, plan, generators, splits.train, device)
+    return _evaluate_and_record(config, out_dir, params, constants, plan, reference, log, train_ops, splits, device,
+                                choices, overrides, generators)
+
+
+def grid_folder(quant: QuantConfig) -> str:
+    """The run folder of one grid variant, e.g. ``q8_stochastic``."""
+    return f"q{quant.bits}_{quant.rounding.value}"
+
+
+def run_grid(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = None,
+             overrides: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Train an ITQ grid (``quant.grid_bits`` × ``quant.grid_roundings``) as one simulation.
+
+    Variant v's seeds s = 0 … run.replicas − 1 are replicas v·S + s, each with the generators of
+    seed + s, so each replica equals the separate run of its variant. Every variant is then
+    evaluated and written like a run of its own into ``out_dir/<q{bits}_{rounding}>/``; returns
+    their metrics by folder name.
+    """
+    device = resolve_device(config.device.value)
+    splits = _load_splits(config)
+    seeds = config.run.replicas
+    variants = [dataclasses.replace(config, quant=quant) for quant in config.quant.variants()]
+    reference = load_reference(config.quant.reference, config)
+    plans = [_quant_plan(v.quant, reference, config.seed, seeds, device) for v in variants]
+    training_plans = ReplicaPlans.side_by_side(plans)  # type: ignore[arg-type]
+    generators = [g for _ in variants for g in replica_generators(config.seed, seeds, device)]
+    constants = NetworkConstants.build(config.model, config.sim)
+    params = _initial_params(config, reference, generators, training_plans, device)
+    log, train_ops = _train(config, params, constants, training_plans, generators, splits.train, device)
+    results = {}
+    for v, (variant, plan) in enumerate(zip(variants, plans)):
+        mine = list(range(v * seeds, (v + 1) * seeds))
+        folder = grid_folder(variant.quant)
+        grid = {"replicas": params.replicas, "variants": [grid_folder(x.quant) for x in variants], "variant": folder}
+        results[folder] = _evaluate_and_record(
+            variant, out_dir / folder, NetworkParams(params.weights[mine], params.theta[mine]), constants, plan,
+            reference, log.of_replicas(mine), train_ops, splits, device, choices, overrides,
+            [generators[r] for r in mine], grid)
+    return results
+
+
 def summary(metrics: dict[str, Any]) -> str:
     acc, train, quant = metrics["accuracy"], metrics["train"], metrics["quant"]
     precision = (f" {quant['scheme']} {quant['bits']}-bit q{quant['target'].upper()} {quant['rounding']}"
@@ -254,33 +324,51 @@ def summary(metrics: dict[str, Any]) -> str:
 register_configs()
 
 
-def _finished_job(out_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
-    """The metrics of an earlier run of this same sweep job in ``out_dir``, if it finished."""
-    path = out_dir / "metrics.json"
-    if not path.is_file():
-        return None
-    metrics = read_json(path)
-    return metrics if metrics.get("overrides") == overrides else None
+def _run_folders(config: TrainConfig, out_dir: Path) -> list[Path]:
+    """Where a job writes its runs: ``out_dir``, or one folder per variant of a grid."""
+    if not config.quant.is_grid:
+        return [out_dir]
+    return [out_dir / grid_folder(quant) for quant in config.quant.variants()]
+
+
+def _finished(folders: list[Path], overrides: list[str]) -> list[dict[str, Any]] | None:
+    """The metrics of an earlier run of this same sweep job, if every one of its runs finished."""
+    found = []
+    for folder in folders:
+        path = folder / "metrics.json"
+        if not path.is_file():
+            return None
+        metrics = read_json(path)
+        if metrics.get("overrides") != overrides:
+            return None
+        found.append(metrics)
+    return found
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     out_dir, overrides = Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task)
-    # re-running a sweep into the same hydra.sweep.dir skips the jobs that already finished
-    done = _finished_job(out_dir, overrides) if hydra_cfg.mode is RunMode.MULTIRUN else None
-    if done is not None:
-        print(f"skipped (finished earlier): {out_dir}")
-        return done["accuracy"]["all_activity"]
     try:
         config = validate(cfg)
-        metrics = run(config, out_dir, dict(hydra_cfg.runtime.choices), overrides)
+        folders = _run_folders(config, out_dir)
+        # re-running a sweep into the same hydra.sweep.dir skips the jobs that already finished
+        done = _finished(folders, overrides) if hydra_cfg.mode is RunMode.MULTIRUN else None
+        if done is not None:
+            print(f"skipped (finished earlier): {out_dir}")
+            return max(metrics["accuracy"]["all_activity"] for metrics in done)
+        choices = dict(hydra_cfg.runtime.choices)
+        if config.quant.is_grid:
+            results = list(run_grid(config, out_dir, choices, overrides).values())
+        else:
+            results = [run(config, out_dir, choices, overrides)]
     except (ConfigError, DataFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    print(summary(metrics))
-    print(f"results: {hydra_cfg.runtime.output_dir}")
-    return metrics["accuracy"]["all_activity"]
+    for folder, metrics in zip(folders, results):
+        print(summary(metrics))
+        print(f"results: {folder}")
+    return max(metrics["accuracy"]["all_activity"] for metrics in results)
 
 
 if __name__ == "__main__":

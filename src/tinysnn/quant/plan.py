@@ -55,6 +55,10 @@ class QuantPlan:
             neuron_format = FixedPoint.for_range(top, quant.bits, signed=True)
         return cls(weight_format, neuron_format, quant.rounding, quant.decay_frac_bits, generators)
 
+    def restricted(self, replicas: Sequence[int]) -> "QuantPlan":
+        """This plan for a simulation of only ``replicas`` (their generators)."""
+        return dataclasses.replace(self, generators=[self.generators[r] for r in replicas])
+
     @property
     def quantizes_neurons(self) -> bool:
         return self.neuron_format is not None
@@ -84,9 +88,15 @@ class QuantPlan:
             quantize_(x[row], fmt, self.rounding, self.generators[replica])
         return x
 
-    def weights_(self, weights: torch.Tensor, replica_of_row: Sequence[int]) -> torch.Tensor:
-        """Round gathered weight rows/columns [K, ...] in place; row k belongs to ``replica_of_row[k]``."""
-        return self._round_(weights, self.weight_format, enumerate(replica_of_row))
+    def weights_(self, weights: torch.Tensor, replica_of_row: Sequence[int],
+                 drawing: Sequence[int] | None = None) -> torch.Tensor:
+        """Round gathered weight rows/columns [K, ...] in place; row k belongs to ``replica_of_row[k]``.
+
+        ``drawing`` lists the rows that changed (all when None); the others lie on the grid and
+        draw no stochastic rounding noise.
+        """
+        rows = range(len(replica_of_row)) if drawing is None else drawing
+        return self._round_(weights, self.weight_format, ((k, replica_of_row[k]) for k in rows))
 
     def replica_weights_(self, weights: torch.Tensor, replicas: Sequence[int]) -> torch.Tensor:
         """Round the weights [R, I, N] of the listed replicas in place."""
