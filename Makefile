@@ -6,9 +6,16 @@ PY := $(VENV)/bin/python
 DATA ?= data
 # extra Hydra overrides for `make run` / `make train`, e.g. ARGS="model=tinysnn dataset=fashion_mnist"
 ARGS ?=
+# `make sweep` / `make report`: the paper preset (conf/experiment/paper_*.yaml), parallel jobs,
+# the sweep folders to report on and selection overrides, e.g. SELECT="selection.mu=0.2"
+PRESET ?= paper_itq_grid_mnist
+JOBS ?= 2
+SWEEPS ?= multirun/paper multirun/paper_itq_grid
+REPORT ?= report
+SELECT ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data run train test test-fast bench clean
+.PHONY: help setup data run train test test-fast bench sweep report clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +46,12 @@ test-fast: setup ## unit tests only (no real data)
 
 bench: setup data ## simulator speed and memory table (training and inference)
 	$(PY) scripts/bench_sim.py
+
+sweep: setup data ## the paper's grid as one --multirun (PRESET=paper_mnist for PTQ+ITQ separate jobs)
+	$(PY) -m tinysnn.train -m experiment=$(PRESET) hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) $(ARGS)
+
+report: setup ## CSV, markdown, figures and model selection from finished sweeps (SWEEPS=...)
+	$(PY) -m tinysnn.report $(SWEEPS) --out $(REPORT) $(SELECT)
 
 clean: ## remove run outputs and caches (keeps .venv and data)
 	rm -rf outputs multirun .pytest_cache .hypothesis

@@ -174,3 +174,29 @@ def test_itq_grid_in_one_simulation_equals_separate_runs(tmp_path):
         separate = load_checkpoint(tmp_path / folder / "checkpoint.pt")
         assert torch.equal(together["weights"], separate["weights"])
         assert torch.equal(together["theta"], separate["theta"])
+
+
+def test_sweep_on_submitit_local_then_select_and_report(tmp_path):
+    """The SLURM launcher's code path through submitit's local executor, then the selection and the
+    report of that sweep."""
+    tiny = ["model=tinysnn", "learning=adaptive", "model.n_neurons=20", "run.n_label=100", "run.n_test=50"]
+    fp32 = tmp_path / "fp32"
+    run(config(*tiny, "run.n_train=50"), fp32)
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "tinysnn.train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+           *tiny, "run.progress=false", "eval_threads=1", "scheme=ptq", "precision=q8", "target=w,wn",
+           f"quant.reference={fp32}", f"hydra.sweep.dir={sweep}"]
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(list(sweep.glob("*/metrics.json"))) == 2
+
+    select = subprocess.run([sys.executable, "-m", "tinysnn.select", str(sweep), "selection.mu=0.5"],
+                            capture_output=True, text=True, timeout=120)
+    assert select.returncode == 0, select.stderr
+    assert "## mnist: 2 models, μ = 0.5" in select.stdout and "**Chosen:** tinysnn PTQ 8-bit" in select.stdout
+    report = subprocess.run([sys.executable, "-m", "tinysnn.report", str(sweep), "--out", str(tmp_path / "report")],
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stdout + report.stderr
+    names = {p.name for p in (tmp_path / "report").iterdir()}
+    assert {"runs.csv", "summary.md", "fig6_accuracy.png", "fig7_memory.png", "fig8_energy.png",
+            "fig9_reward.png"} <= names

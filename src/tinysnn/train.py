@@ -26,6 +26,7 @@ from tqdm import tqdm
 from .checkpoint import save_checkpoint
 from .config import ConfigError, QuantConfig, Scheme, TrainConfig, register_configs, to_plain, validate
 from .cost.energy import EnergyInputs, energy_per_image
+from .cost.measured import EnergyMeter
 from .cost.memory import FP32_BITS, memory_report
 from .data import DataFileError, Dataset, load_dataset
 from .data.datasets import default_data_root
@@ -105,7 +106,8 @@ def _load_splits(config: TrainConfig) -> _Splits:
 
 
 def _train(config: TrainConfig, params: NetworkParams, constants: NetworkConstants, plan: TrainingQuant | None,
-           generators: list[torch.Generator], train_set: Dataset, device: torch.device) -> tuple[TrainingLog, OpCounts]:
+           generators: list[torch.Generator], train_set: Dataset, device: torch.device,
+           meter: EnergyMeter) -> tuple[TrainingLog, OpCounts]:
     """Train all replicas of ``params`` in place, one thread (batch-1 training is dispatch-bound)."""
     torch.set_num_threads(config.threads)
     model, sim = config.model, config.sim
@@ -124,8 +126,9 @@ def _train(config: TrainConfig, params: NetworkParams, constants: NetworkConstan
                 postfix["acc"] = f"{sum(accuracy) / len(accuracy):.3f}"
             bar.set_postfix(postfix, refresh=False)
 
-    log = train_epochs(simulator, params, _flat_images(train_set, device), train_set.labels.to(device),
-                       config.run.epochs, constants, model, sim, min(config.run.monitor_every, total), on_image)
+    with meter.phase("train"):
+        log = train_epochs(simulator, params, _flat_images(train_set, device), train_set.labels.to(device),
+                           config.run.epochs, constants, model, sim, min(config.run.monitor_every, total), on_image)
     bar.close()
     return log, simulator.ops
 
@@ -134,7 +137,8 @@ def _evaluate_and_record(config: TrainConfig, out_dir: Path, params: NetworkPara
                          plan: QuantPlan | None, reference: Reference | None, log: TrainingLog,
                          train_ops: OpCounts | None, splits: _Splits, device: torch.device,
                          choices: dict[str, Any] | None, overrides: list[str] | None,
-                         generators: list[torch.Generator], grid: dict[str, Any] | None = None) -> dict[str, Any]:
+                         generators: list[torch.Generator], meter: EnergyMeter,
+                         grid: dict[str, Any] | None = None) -> dict[str, Any]:
     """Assign labels and test every replica of ``params``; write metrics.json, checkpoint.pt,
     receptive_fields.png and, for quantized runs, export.pt into ``out_dir``."""
     model, sim, replicas, quant = config.model, config.sim, params.replicas, config.quant
@@ -157,13 +161,15 @@ def _evaluate_and_record(config: TrainConfig, out_dir: Path, params: NetworkPara
         labelling = InferenceSimulator(params.weights[r], params.theta[r], constants, model, sim, quant=plan,
                                        rounding_generator=rounding, tracker=tracker)
         start = time.perf_counter()
-        label_counts, _ = collect_counts(labelling, label_images, sim, config.run.eval_batch, generator)
+        with meter.phase("label"):
+            label_counts, _ = collect_counts(labelling, label_images, sim, config.run.eval_batch, generator)
         assignment = assign_labels(label_counts, label_targets)
         label_seconds += time.perf_counter() - start
         testing = InferenceSimulator(params.weights[r], params.theta[r], constants, model, sim, quant=plan,
                                      rounding_generator=rounding)
         start = time.perf_counter()
-        test_counts, presentations = collect_counts(testing, test_images, sim, config.run.eval_batch, generator)
+        with meter.phase("test"):
+            test_counts, presentations = collect_counts(testing, test_images, sim, config.run.eval_batch, generator)
         test_seconds += time.perf_counter() - start
         test_presentations += presentations
         label_ops += labelling.ops
@@ -237,6 +243,9 @@ def _evaluate_and_record(config: TrainConfig, out_dir: Path, params: NetworkPara
 
     # operation-count model (tinysnn.cost.energy), pJ per image; training at this run's precision
     metrics["energy_pj_per_image"] = {"train": energy(train_ops, True), "inference": energy(test_ops, False)}
+    # measured energy of the device (NVML) or CPU packages (RAPL), null where unreadable
+    metrics["measured_energy"] = meter.report({"train": log.images * simulated_replicas,
+                                                "label": n_label * replicas, "test": n_test * replicas})
     if tracker is not None:
         metrics["ranges"] = measure_ranges(params.weights, params.theta, constants.exc.thresh, tracker).to_dict()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -267,10 +276,11 @@ def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = Non
     generators = replica_generators(config.seed, replicas, device)
     params = _initial_params(config, reference, generators, plan, device)
     log, train_ops = TrainingLog(), None
+    meter = EnergyMeter(device)
     if quant.scheme is not Scheme.ptq:
-        log, train_ops = _train(config, params, constants, plan, generators, splits.train, device)
+        log, train_ops = _train(config, params, constants, plan, generators, splits.train, device, meter)
     return _evaluate_and_record(config, out_dir, params, constants, plan, reference, log, train_ops, splits, device,
-                                choices, overrides, generators)
+                                choices, overrides, generators, meter)
 
 
 def grid_folder(quant: QuantConfig) -> str:
@@ -297,7 +307,8 @@ def run_grid(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None 
     generators = [g for _ in variants for g in replica_generators(config.seed, seeds, device)]
     constants = NetworkConstants.build(config.model, config.sim)
     params = _initial_params(config, reference, generators, training_plans, device)
-    log, train_ops = _train(config, params, constants, training_plans, generators, splits.train, device)
+    meter = EnergyMeter(device)
+    log, train_ops = _train(config, params, constants, training_plans, generators, splits.train, device, meter)
     results = {}
     for v, (variant, plan) in enumerate(zip(variants, plans)):
         mine = list(range(v * seeds, (v + 1) * seeds))
@@ -306,7 +317,7 @@ def run_grid(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None 
         results[folder] = _evaluate_and_record(
             variant, out_dir / folder, NetworkParams(params.weights[mine], params.theta[mine]), constants, plan,
             reference, log.of_replicas(mine), train_ops, splits, device, choices, overrides,
-            [generators[r] for r in mine], grid)
+            [generators[r] for r in mine], meter.fork(), grid)
     return results
 
 
