@@ -1,14 +1,16 @@
 #!/usr/bin/env python
-"""Simulator speed and memory on real MNIST: prints a markdown table.
+"""Simulator speed and memory on real MNIST: prints markdown tables, on CPU and on CUDA when present.
 
 For each network — the Diehl & Cook baseline (inhibitory population, pair STDP), tinySNN
 (direct inhibition, adaptive potentiation in 25 ms windows) and tinySNN with x_pre at each
-neuron's spike (training only; its inference is tinySNN's) — rows give training ms/image (R=1, B=1)
-and per replica at R=8, and inference ms/image at B = 1, 64, 256, 1000. Each row runs in its
-own process so its peak RSS is its own. Times are medians over repeated chunks after a warm-up.
+neuron's spike (training only; its inference is tinySNN's) — rows give training ms/image at R=1
+(B=1) and per replica at R = 4, 16, 32, and inference ms/image at B = 1, 64, 256, 1000; then one
+full MNIST epoch of tinySNN (R=1), extrapolated from a measured 2,000-image run. Each row runs
+in its own process so its peak memory (RSS; CUDA: peak allocated) is its own. Times are medians
+over repeated chunks after a warm-up.
 
     python scripts/bench_sim.py [--neurons 400] [--steps 250] [--networks baseline tinysnn tinysnn_spike]
-                                [--only train|infer]
+                                [--only train|infer|epoch] [--devices cpu cuda]
 """
 
 from __future__ import annotations
@@ -46,53 +48,76 @@ NETWORKS = {
 }
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _setup(args: argparse.Namespace, replicas: int):
     topology, _ = NETWORKS[args.network]
     model = ModelConfig(topology=topology, n_neurons=args.neurons)
     sim = SimConfig(presentation_ms=float(args.steps))
     constants = NetworkConstants.build(model, sim)
-    device = torch.device("cpu")
+    device = torch.device(args.device)
     generators = replica_generators(0, replicas, device)
     params = init_params(model, generators, device)
-    images = load_dataset("mnist", "train", default_data_root()).images.reshape(-1, 784)
+    images = load_dataset("mnist", "train", default_data_root()).images.reshape(-1, 784).to(device)
     return model, sim, constants, generators, params, images
 
 
-def bench_training(args: argparse.Namespace, replicas: int) -> dict:
+def _train_images(args: argparse.Namespace, replicas: int, chunks: list[int]) -> list[float]:
+    """Seconds per image per replica of each chunk of ``chunks`` training images (the real protocol)."""
     torch.set_num_threads(1)
     model, sim, constants, generators, params, images = _setup(args, replicas)
     rule = build_rule(NETWORKS[args.network][1], model, sim)
     simulator = make_training_simulator(params, constants, rule, model, sim, generators)
-    chunk = max(10, args.train_images // replicas)
     times, index = [], 0
-    for repeat in range(args.repeats + 1):
+    for chunk in chunks:
+        _sync(params.weights.device)
         start = time.perf_counter()
         for _ in range(chunk):
             present_with_retries(simulator, params, images[index].expand(replicas, -1), constants, model, sim)
             index += 1
-        if repeat:  # the first chunk warms up
-            times.append((time.perf_counter() - start) / chunk / replicas)
+        _sync(params.weights.device)
+        times.append((time.perf_counter() - start) / chunk / replicas)
+    return times
+
+
+def bench_training(args: argparse.Namespace, replicas: int) -> dict:
+    chunk = max(10, args.train_images // replicas)
+    times = _train_images(args, replicas, [chunk] * (args.repeats + 1))[1:]  # the first chunk warms up
     return {"ms": 1000 * statistics.median(times)}
+
+
+def bench_epoch(args: argparse.Namespace, images: int) -> dict:
+    """One MNIST epoch (60,000 images) extrapolated from ``images`` consecutive training images."""
+    seconds = _train_images(args, 1, [images])[0] * images
+    return {"ms": 1000 * seconds / images, "epoch_minutes": seconds / images * 60_000 / 60}
 
 
 def bench_inference(args: argparse.Namespace, batch: int) -> dict:
     torch.set_num_threads(os.cpu_count() or 1)
     model, sim, constants, _, params, images = _setup(args, 1)
     simulator = InferenceSimulator(params.weights[0], params.theta[0], constants, model, sim)
-    generator = make_generator(1, torch.device("cpu"))
+    generator = make_generator(1, params.weights.device)
     n = max(batch, args.infer_images // batch * batch)
     times = []
     for repeat in range(args.repeats + 1):
+        _sync(params.weights.device)
         start = time.perf_counter()
         collect_counts(simulator, images[:n], sim, batch, generator)
+        _sync(params.weights.device)
         if repeat:
             times.append((time.perf_counter() - start) / n)
     return {"ms": 1000 * statistics.median(times)}
 
 
 def run_case(case: str, value: int, args: argparse.Namespace) -> dict:
-    result = bench_training(args, value) if case == "train" else bench_inference(args, value)
+    bench = {"train": bench_training, "infer": bench_inference, "epoch": bench_epoch}[case]
+    result = bench(args, value)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.device == "cuda":
+        result["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return result
 
 
@@ -101,11 +126,16 @@ def main() -> None:
     parser.add_argument("--neurons", type=int, default=400)
     parser.add_argument("--steps", type=int, default=250)
     parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
-    parser.add_argument("--only", choices=["train", "infer"], help="run only the training or inference rows")
+    parser.add_argument("--only", choices=["train", "infer", "epoch"], help="run only these rows")
+    parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"],
+                        default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    parser.add_argument("--replicas", type=int, nargs="+", default=[1, 4, 16, 32], help="training R values")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--train-images", type=int, default=100, help="images per timed training chunk")
+    parser.add_argument("--train-images", type=int, default=100, help="images per timed training chunk (÷ R)")
     parser.add_argument("--infer-images", type=int, default=1000, help="images per timed inference repeat")
+    parser.add_argument("--epoch-images", type=int, default=2000, help="measured images for the epoch time")
     parser.add_argument("--network", default="baseline", help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--value", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -113,23 +143,34 @@ def main() -> None:
         print(json.dumps(run_case(args.case, args.value, args)))
         return
 
-    cases = [("train", 1, "training, R=1, B=1", "ms/image"), ("train", 8, "training, R=8", "ms/image/replica")]
+    cases = [("train", r, f"training, R={r}" + (", B=1" if r == 1 else ""),
+              "ms/image" if r == 1 else "ms/image/replica") for r in args.replicas]
     cases += [("infer", b, f"inference, B={b}", "ms/image") for b in (1, 64, 256, 1000)]
+    cases += [("epoch", args.epoch_images, f"MNIST epoch from {args.epoch_images} images, R=1", "ms/image")]
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(f"tinysnn simulator bench: {args.neurons} excitatory neurons, {args.steps} steps of 1 ms, real MNIST")
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"training 1 thread, inference {os.cpu_count()} threads; medians of {args.repeats} repeats\n")
-    print("| network | case | time | unit | peak RSS (MiB) |\n|---|---|---:|---|---:|")
+    print(f"torch {torch.__version__}, CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores), "
+          f"GPU {gpu}; threads: training 1, inference {os.cpu_count()}; medians of {args.repeats} repeats\n")
+    print("| device | network | case | time | unit | peak RSS (MiB) | peak CUDA (MiB) | note |\n"
+          "|---|---|---|---:|---|---:|---:|---|")
     passthrough = [f"--neurons={args.neurons}", f"--steps={args.steps}", f"--repeats={args.repeats}",
                    f"--train-images={args.train_images}", f"--infer-images={args.infer_images}"]
-    for network in args.networks:
-        for case, value, label, unit in cases:
-            # the spike-trace variant differs from tinysnn in training only
-            if (args.only and case != args.only) or (network == "tinysnn_spike" and case == "infer"):
-                continue
-            out = subprocess.run([sys.executable, __file__, f"--network={network}", f"--case={case}",
-                                  f"--value={value}", *passthrough], check=True, capture_output=True, text=True).stdout
-            result = json.loads(out.strip().splitlines()[-1])
-            print(f"| {network} | {label} | {result['ms']:.2f} | {unit} | {result['peak_rss_mib']:.0f} |", flush=True)
+    for device in args.devices:
+        for network in args.networks:
+            for case, value, label, unit in cases:
+                # the spike-trace variant differs from tinysnn in training only; the epoch row is tinySNN's
+                skip = (args.only and case != args.only) or (network == "tinysnn_spike" and case == "infer") \
+                    or (case == "epoch" and network != "tinysnn")
+                if skip:
+                    continue
+                out = subprocess.run([sys.executable, __file__, f"--network={network}", f"--device={device}",
+                                      f"--case={case}", f"--value={value}", *passthrough],
+                                     check=True, capture_output=True, text=True).stdout
+                result = json.loads(out.strip().splitlines()[-1])
+                cuda = f"{result['peak_cuda_mib']:.0f}" if "peak_cuda_mib" in result else ""
+                note = f"epoch ≈ {result['epoch_minutes']:.1f} min" if "epoch_minutes" in result else ""
+                print(f"| {device} | {network} | {label} | {result['ms']:.2f} | {unit} | "
+                      f"{result['peak_rss_mib']:.0f} | {cuda} | {note} |", flush=True)
 
 
 if __name__ == "__main__":
