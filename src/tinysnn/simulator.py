@@ -235,10 +235,10 @@ class WindowedTrainingSimulator(TrainingSimulator):
     def _window_current(self, events: SpikeEvents, lo: int, hi: int, start: int, stop: int) -> torch.Tensor:
         """[stop − start, R, N]: Σ of the weight rows of the inputs fired at each step, per replica."""
         replicas, n = self.params.replicas, self.c.n_neurons
-        rows = self.params.weights.view(-1, n).index_select(0, events.row[lo:hi])
         slots = (events.time[lo:hi] - start) * replicas + events.stream[lo:hi]
-        current = torch.zeros((stop - start) * replicas, n, device=rows.device)
-        return current.index_add_(0, slots, rows).view(stop - start, replicas, n)
+        current = spike_matrix_product(slots, events.row[lo:hi], (stop - start) * replicas,
+                                       self.params.weights.view(-1, n))
+        return current.view(stop - start, replicas, n)
 
     def _pre_trace(self, events: SpikeEvents, lo: int, hi: int, start: int, stop: int, replica_idx: torch.Tensor,
                    neuron_idx: torch.Tensor) -> torch.Tensor:
@@ -338,14 +338,25 @@ class InferenceSimulator:
         batch, n_inputs = events.streams, self.c.n_inputs
         lo, hi = torch.searchsorted(events.time, torch.tensor([start, stop], device=events.time.device)).tolist()
         time, stream, row = events.time[lo:hi], events.stream[lo:hi], events.row[lo:hi]
-        n_rows = (stop - start) * batch
-        crow = torch.zeros(n_rows + 1, dtype=torch.long, device=time.device)
-        crow[1:] = torch.bincount((time - start) * batch + stream, minlength=n_rows).cumsum(0)
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": we use only its stable product
-            warnings.simplefilter("ignore", UserWarning)
-            spikes = torch.sparse_csr_tensor(crow, row - stream * n_inputs,
-                                             torch.ones_like(time, dtype=torch.float32), size=(n_rows, n_inputs))
-        return (spikes @ self.weights).view(stop - start, batch, -1)
+        current = spike_matrix_product((time - start) * batch + stream, row - stream * n_inputs,
+                                       (stop - start) * batch, self.weights)
+        return current.view(stop - start, batch, -1)
+
+
+def spike_matrix_product(slots: torch.Tensor, rows: torch.Tensor, n_slots: int, weights: torch.Tensor) -> torch.Tensor:
+    """[n_slots, N]: for each slot, the sum of the weight rows its input spikes select.
+
+    ``slots`` (non-decreasing) and ``rows`` list one spike each; the spikes form a CSR matrix
+    [n_slots, rows of weights] multiplied with ``weights`` — no gathered copy of the rows, and
+    each slot's rows are summed in event order, as a sequential index_add would.
+    """
+    crow = torch.zeros(n_slots + 1, dtype=torch.long, device=slots.device)
+    crow[1:] = torch.bincount(slots, minlength=n_slots).cumsum(0)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": we use only its stable product
+        warnings.simplefilter("ignore", UserWarning)
+        spikes = torch.sparse_csr_tensor(crow, rows, torch.ones_like(rows, dtype=weights.dtype),
+                                         size=(n_slots, weights.shape[0]))
+    return spikes @ weights
 
 
 def make_training_simulator(params: NetworkParams, constants: NetworkConstants, rule: LearningRule,
