@@ -2,8 +2,9 @@
 """Simulator speed and memory on real MNIST: prints markdown tables, on CPU and on CUDA when present.
 
 For each network — the Diehl & Cook baseline (inhibitory population, pair STDP), tinySNN
-(direct inhibition, adaptive potentiation in 25 ms windows) and tinySNN with x_pre at each
-neuron's spike (training only; its inference is tinySNN's) — rows give training ms/image at R=1
+(direct inhibition, adaptive potentiation in 25 ms windows), tinySNN with the closed-form
+integrator and tinySNN with x_pre at each neuron's spike (these two: training only; their
+inference is tinySNN's) — rows give training ms/image at R=1
 (B=1) and per replica at R = 4, 16, 32, and inference ms/image at B = 1, 64, 256, 1000; then one
 full MNIST epoch of tinySNN (R=1), extrapolated from a measured 2,000-image run. Each row runs
 in its own process so its peak memory (RSS; CUDA: peak allocated) is its own. Times are medians
@@ -28,7 +29,7 @@ import time
 
 import torch
 
-from tinysnn.config import LearningConfig, ModelConfig, PreTrace, Rule, SimConfig, Topology
+from tinysnn.config import Integrator, LearningConfig, ModelConfig, PreTrace, Rule, SimConfig, Topology
 from tinysnn.data import load_dataset
 from tinysnn.data.datasets import default_data_root
 from tinysnn.learning import build_rule
@@ -41,11 +42,15 @@ from tinysnn.simulator import InferenceSimulator, make_training_simulator
 #: the learning settings of conf/learning/*.yaml (the adaptive rule's 25 ms windows included)
 _ADAPTIVE = LearningConfig(rule=Rule.adaptive, nu_post=0.01, n_th=5, update_window_ms=25.0)
 NETWORKS = {
-    "baseline": (Topology.diehl_cook, LearningConfig(rule=Rule.pair_stdp)),
-    "tinysnn": (Topology.tinysnn, _ADAPTIVE),
+    "baseline": (Topology.diehl_cook, LearningConfig(rule=Rule.pair_stdp), Integrator.step),
+    "tinysnn": (Topology.tinysnn, _ADAPTIVE, Integrator.step),
+    # the same network with sim.integrator=closed_form (one small matmul per spike-free stretch)
+    "tinysnn_closed_form": (Topology.tinysnn, _ADAPTIVE, Integrator.closed_form),
     # conf/experiment/tinysnn_fashion_mnist.yaml: x_pre at each neuron's spike
-    "tinysnn_spike": (Topology.tinysnn, dataclasses.replace(_ADAPTIVE, pre_trace=PreTrace.spike)),
+    "tinysnn_spike": (Topology.tinysnn, dataclasses.replace(_ADAPTIVE, pre_trace=PreTrace.spike), Integrator.step),
 }
+#: variants that differ from another network in training only (no inference rows)
+TRAINING_ONLY = {"tinysnn_closed_form", "tinysnn_spike"}
 
 
 def _sync(device: torch.device) -> None:
@@ -54,9 +59,9 @@ def _sync(device: torch.device) -> None:
 
 
 def _setup(args: argparse.Namespace, replicas: int):
-    topology, _ = NETWORKS[args.network]
+    topology, _, integrator = NETWORKS[args.network]
     model = ModelConfig(topology=topology, n_neurons=args.neurons)
-    sim = SimConfig(presentation_ms=float(args.steps))
+    sim = SimConfig(presentation_ms=float(args.steps), integrator=integrator)
     constants = NetworkConstants.build(model, sim)
     device = torch.device(args.device)
     generators = replica_generators(0, replicas, device)
@@ -158,9 +163,9 @@ def main() -> None:
     for device in args.devices:
         for network in args.networks:
             for case, value, label, unit in cases:
-                # the spike-trace variant differs from tinysnn in training only; the epoch row is tinySNN's
-                skip = (args.only and case != args.only) or (network == "tinysnn_spike" and case == "infer") \
-                    or (case == "epoch" and network != "tinysnn")
+                # training-only variants have no inference rows; the epoch rows are tinySNN's
+                skip = (args.only and case != args.only) or (network in TRAINING_ONLY and case == "infer") \
+                    or (case == "epoch" and not network.startswith("tinysnn"))
                 if skip:
                     continue
                 out = subprocess.run([sys.executable, __file__, f"--network={network}", f"--device={device}",

@@ -4,7 +4,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from tinysnn.config import ConfigError, TrainConfig, register_configs, validate
+from tinysnn.config import (ConfigError, Integrator, LearningConfig, ModelConfig, QuantConfig, QuantTarget, Rule,
+                            Scheme, SimConfig, Topology, TrainConfig, register_configs, validate)
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = {group.name: sorted(p.stem for p in group.glob("*.yaml")) for group in CONF.iterdir() if group.is_dir()}
@@ -84,3 +85,14 @@ def test_unknown_dataset_is_rejected_at_composition():
 def test_unknown_dataset_option_lists_the_available_ones():
     with pytest.raises(MissingConfigException, match="fashion_mnist"):
         compose_with("dataset=cifar")
+
+
+def test_closed_form_integrator_is_refused_where_it_does_not_apply():
+    tinysnn = dict(model=ModelConfig(topology=Topology.tinysnn), learning=LearningConfig(rule=Rule.adaptive))
+    closed = SimConfig(integrator=Integrator.closed_form)
+    TrainConfig(sim=closed, **tinysnn)
+    with pytest.raises(ConfigError, match="sim.integrator"):
+        TrainConfig(sim=closed)  # the baseline's per-step kernel
+    with pytest.raises(ConfigError, match="qWN re-rounds u"):
+        TrainConfig(sim=closed, quant=QuantConfig(scheme=Scheme.itq, bits=8, target=QuantTarget.wn, reference="r"),
+                    **tinysnn)

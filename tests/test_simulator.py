@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tinysnn.config import LearningConfig, ModelConfig, PreTrace, Rule, SimConfig, Topology
+from tinysnn.config import Integrator, LearningConfig, ModelConfig, PreTrace, Rule, SimConfig, Topology
 from tinysnn.encoding import SpikeEvents, poisson_events, spike_probability
 from tinysnn.learning import PairSTDP, build_rule
 from tinysnn.network import NetworkConstants, init_params
@@ -34,8 +34,9 @@ LEARNING = {
 
 
 def train(seed: int, replicas: int, data: torch.Tensor, topology: Topology = Topology.diehl_cook,
-          learning: str = "pair_stdp"):
-    model, sim = small_model(topology), SimConfig(presentation_ms=60, max_rate_hz=200.0, retry_rate_step_hz=100.0)
+          learning: str = "pair_stdp", integrator: Integrator = Integrator.step):
+    model = small_model(topology)
+    sim = SimConfig(presentation_ms=60, max_rate_hz=200.0, retry_rate_step_hz=100.0, integrator=integrator)
     constants = NetworkConstants.build(model, sim)
     generators = replica_generators(seed, replicas, torch.device("cpu"))
     params = init_params(model, generators, torch.device("cpu"))
@@ -173,3 +174,16 @@ def test_inference_op_counts():
     counts = inference.run(events)
     assert inference.ops.presentations == 5 and inference.ops.input_spikes == events.row.numel()
     assert inference.ops.exc_spikes == int(counts.sum()) > 0
+
+
+@pytest.mark.parametrize("learning", ["adaptive", "adaptive_windows"])
+def test_closed_form_integrator_follows_the_step_path(learning):
+    """Stretches between spikes in closed form (one matmul) give the step path's spikes, and so its
+    weights and θ up to float32 rounding, with refractoriness and delayed inhibition inside stretches."""
+    data = images(15, seed=4)
+    reference, reference_counts, reference_presentations = train(5, 2, data, Topology.tinysnn, learning)
+    closed, counts, presentations = train(5, 2, data, Topology.tinysnn, learning, Integrator.closed_form)
+    assert reference_counts.sum() > 20 and (reference_counts > 1).any()  # refractory periods were exercised
+    assert torch.equal(counts, reference_counts) and presentations == reference_presentations
+    assert torch.allclose(closed.weights, reference.weights, atol=1e-6)
+    assert torch.allclose(closed.theta, reference.theta, atol=1e-6)

@@ -92,3 +92,12 @@ class DirectInhibition:
 
     def current(self, step: int) -> torch.Tensor | None:
         return self._scheduled.pop(step, None)
+
+    def scheduled(self, start: int, stop: int) -> list[tuple[int, torch.Tensor]]:
+        """The inhibition arriving at steps [start, stop), without consuming it."""
+        return [(step, current) for step, current in self._scheduled.items() if start <= step < stop]
+
+    def discard_before(self, step: int) -> None:
+        """Forget inhibition that arrived before ``step`` (delivered by a closed-form stretch)."""
+        for arrival in [s for s in self._scheduled if s < step]:
+            del self._scheduled[arrival]

@@ -19,7 +19,7 @@ from itertools import accumulate
 
 import torch
 
-from .config import ModelConfig, PreTrace, SimConfig
+from .config import Integrator, ModelConfig, PreTrace, SimConfig
 from .encoding import SpikeEvents, merge_events, poisson_events, spike_probability
 from .learning import AdaptivePotentiation, LearningRule, SpikeDrivenRule, mean_trace, trace_at
 from .network import NetworkConstants, NetworkParams, make_inhibition
@@ -28,6 +28,10 @@ from .ops import OpCounts
 from .quant.plan import QuantPlan
 from .quant.replicas import TrainingQuant
 from .quant.ranges import MembraneTracker
+
+
+#: fired rows in a training window above which its current is a sparse product (both sum alike)
+SPARSE_PRODUCT_MIN_ROWS = 1_000
 
 
 class TrainingSimulator:
@@ -114,7 +118,7 @@ class TrainingSimulator:
         Returns the bool spikes [R, N] when any neuron fired, else None; on spikes it resets
         them, raises θ and hands them to the lateral inhibition.
         """
-        c, exc = self.c, self.c.exc
+        exc = self.c.exc
         current = current.to(self.u.dtype)  # float64 for fixed-point membranes (exact sums)
         inhibition = self.inhibition.current(step)
         if inhibition is not None:
@@ -124,14 +128,18 @@ class TrainingSimulator:
                             requantize=self.requantize_u)
         if not bool(spikes.any()):
             return None
-        reset_(self.u, self.last_spike, spikes, step, exc)
+        self._fire(step, spikes)
+        return spikes
+
+    def _fire(self, step: int, spikes: torch.Tensor) -> None:
+        """Reset the neurons that spiked at ``step``, raise their θ, hand them to the lateral inhibition."""
+        reset_(self.u, self.last_spike, spikes, step, self.c.exc)
         self.last_fire_step = step
-        self.params.theta.add_(spikes, alpha=c.theta_plus)  # θ ← θ + θ_plus at each spike
+        self.params.theta.add_(spikes, alpha=self.c.theta_plus)  # θ ← θ + θ_plus at each spike
         if self.quant is not None and self.quant.quantizes_neurons:
             self.quant.theta_after_spikes_(self.params.theta, spikes)
         self.threshold = self._threshold()
         self.inhibition.exc_spiked(step, spikes)
-        return spikes
 
     def run(self, events: SpikeEvents) -> torch.Tensor:
         c, rule, params = self.c, self.rule, self.params
@@ -194,9 +202,10 @@ class TrainingSimulator:
 class WindowedTrainingSimulator(TrainingSimulator):
     """Training with tinySNN's windowed rule: weights are constant inside an update window.
 
-    The X→E current of a whole window is therefore one gather of the fired rows and one
-    index_add; the per-step loop is elementwise only. At each window's end the rule updates
-    the columns of the neurons that spiked in it.
+    The X→E current of a whole window is therefore one sparse product (or, for few fired rows,
+    one gather and index_add); the per-step loop is elementwise only, or with
+    ``sim.integrator=closed_form`` one small matmul per spike-free stretch. At each window's end
+    the rule updates the columns of the neurons that spiked in it.
     """
 
     def __init__(self, params: NetworkParams, constants: NetworkConstants, rule: AdaptivePotentiation,
@@ -205,6 +214,14 @@ class WindowedTrainingSimulator(TrainingSimulator):
         super().__init__(params, constants, rule, model, sim, generators, quant)  # type: ignore[arg-type]
         self.window_rule = rule
         self.window_counts = torch.zeros_like(self.counts)
+        self.closed_form = sim.integrator is Integrator.closed_form
+        if self.closed_form:
+            # L[i, j] = α^(i−j) for j ≤ i, and α^(i+1): u over a stretch of steps from its inputs and start
+            k = torch.arange(rule.window_steps, dtype=torch.float64, device=self.u.device)
+            lag = k[:, None] - k[None, :]
+            alpha = self.c.exc.decay
+            self.decay_matrix = torch.where(lag >= 0, alpha ** lag.clamp_min(0), 0.0).float()
+            self.decay_powers = (alpha ** (k + 1)).float()
 
     def set_training_progress(self, fraction: float) -> None:
         self.window_rule.set_progress(fraction)
@@ -218,11 +235,14 @@ class WindowedTrainingSimulator(TrainingSimulator):
             currents = self._window_current(events, lo, hi, start, stop)
             self.window_counts.zero_()
             fired_in_window = False
-            for step in range(start, stop):
-                spikes = self._excitatory_step(step, currents[step - start])
-                if spikes is not None:
-                    self.window_counts.add_(spikes)
-                    fired_in_window = True
+            if self.closed_form:
+                fired_in_window = self._integrate_window(currents, start, stop)
+            else:
+                for step in range(start, stop):
+                    spikes = self._excitatory_step(step, currents[step - start])
+                    if spikes is not None:
+                        self.window_counts.add_(spikes)
+                        fired_in_window = True
             self.counts.add_(self.window_counts)
             if fired_in_window:
                 replica_idx, neuron_idx = (self.window_counts > 0).nonzero(as_tuple=True)
@@ -232,12 +252,52 @@ class WindowedTrainingSimulator(TrainingSimulator):
                     self.quant.weights_ if self.quant is not None else None)
         return self._finish_presentation()
 
+    def _integrate_window(self, currents: torch.Tensor, start: int, stop: int) -> bool:
+        """Advance steps [start, stop) in closed form between spikes; returns whether any neuron fired.
+
+        From step a, with no spike before step t, u_t = α^(t−a+1)·u_(a−1) + Σ_(j=a..t) α^(t−j)·I_j
+        (refractory neurons' inputs zeroed, scheduled inhibition added): one matmul gives the
+        whole stretch, the first step where any neuron crosses its threshold fires as in the step
+        path, and the next stretch starts after it.
+        """
+        exc, replicas, n = self.c.exc, self.params.replicas, self.c.n_neurons
+        fired, a = False, start
+        while a < stop:
+            steps = stop - a
+            current = currents[a - start:].clone()
+            for step, inhibition in self.inhibition.scheduled(a, stop):
+                current[step - a].add_(inhibition)
+            if self.last_fire_step >= a - exc.refrac_steps:  # someone may still be refractory
+                step_index = torch.arange(a, stop, device=current.device, dtype=self.last_spike.dtype)
+                refractory = self.last_spike.unsqueeze(0) >= (step_index - exc.refrac_steps)[:, None, None]
+                current.masked_fill_(refractory, 0.0)
+            trajectory = torch.addmm(self.decay_powers[:steps, None] * self.u.view(1, -1),
+                                     self.decay_matrix[:steps, :steps], current.view(steps, -1))
+            crossed = trajectory.view(steps, replicas, n) >= self.threshold
+            any_crossed = crossed.view(steps, -1).any(1)
+            first = any_crossed.to(torch.uint8).argmax()
+            offset, hit = torch.stack([first, any_crossed[first].long()]).tolist()
+            if not hit:
+                self.u.copy_(trajectory[-1].view(replicas, n))
+                break
+            self.u.copy_(trajectory[offset].view(replicas, n))
+            spikes = crossed[offset]
+            self._fire(a + offset, spikes)
+            self.window_counts.add_(spikes)
+            fired, a = True, a + offset + 1
+        self.inhibition.discard_before(stop)
+        return fired
+
     def _window_current(self, events: SpikeEvents, lo: int, hi: int, start: int, stop: int) -> torch.Tensor:
         """[stop − start, R, N]: Σ of the weight rows of the inputs fired at each step, per replica."""
         replicas, n = self.params.replicas, self.c.n_neurons
         slots = (events.time[lo:hi] - start) * replicas + events.stream[lo:hi]
-        current = spike_matrix_product(slots, events.row[lo:hi], (stop - start) * replicas,
-                                       self.params.weights.view(-1, n))
+        weights = self.params.weights.view(-1, n)
+        if hi - lo > SPARSE_PRODUCT_MIN_ROWS:
+            current = spike_matrix_product(slots, events.row[lo:hi], (stop - start) * replicas, weights)
+        else:  # few rows: gathering them and summing by slot is cheaper than building the sparse matrix
+            current = torch.zeros((stop - start) * replicas, n, device=weights.device)
+            current.index_add_(0, slots, weights.index_select(0, events.row[lo:hi]))
         return current.view(stop - start, replicas, n)
 
     def _pre_trace(self, events: SpikeEvents, lo: int, hi: int, start: int, stop: int, replica_idx: torch.Tensor,
