@@ -93,6 +93,6 @@ def test_select_cli_and_report_from_run_folders(tmp_path, capsys):
     rows = list(csv.DictReader((tmp_path / "report" / "runs.csv").open()))
     assert len(rows) == 4 and {r["bits"] for r in rows} == {"FP32", "8", "4"}
     summary = (tmp_path / "report" / "summary.md").read_text()
-    assert "## fashion_mnist" in summary and "| 8 | qW | 7.8 | 4.00× |" in summary
+    assert "## fashion_mnist" in summary and "| 8 | qW | 7.8 | 8.00 | 4.00× | 4.00× |" in summary
     assert [p.name for p in written] == ["runs.csv", "summary.md"]
     assert main([str(tmp_path / "missing")]) == 2
