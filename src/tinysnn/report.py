@@ -160,11 +160,11 @@ def _figures(candidates: list[Candidate], config: SelectionConfig, out: Path) ->
             widths = sorted({k[3] for k in cells if k[0] == scheme}, reverse=True)
             for target, style in (("w", "-"), ("wn", "--")):
                 for rounding, marker in zip(ROUNDINGS, "vos"):
-                    points = [(widths.index(w), cells[(scheme, target, rounding, w)].accuracy * 100) for w in widths
-                              if (scheme, target, rounding, w) in cells]
-                    if points:
-                        ax.plot([x for x, _ in points], [a for _, a in points], style, marker=marker,
-                                label=f"q{target.upper()} {rounding}")
+                    # NaN where a width was not run: the line breaks instead of bridging the gap
+                    accuracy = [cells[(scheme, target, rounding, w)].accuracy * 100
+                                if (scheme, target, rounding, w) in cells else float("nan") for w in widths]
+                    if any(a == a for a in accuracy):
+                        ax.plot(range(len(widths)), accuracy, style, marker=marker, label=f"q{target.upper()} {rounding}")
             ax.set_xticks(range(len(widths)), [str(w) for w in widths])
             fp32 = [c.accuracy * 100 for c in mine if c.bits is None and c.scheme == scheme]
             if fp32:
