@@ -21,10 +21,9 @@ VARIANTS = [(8, Rounding.stochastic), (6, Rounding.nearest), (4, Rounding.trunca
 
 def _train(plans, generators, m, learning, images) -> NetworkParams:
     params = init_params(m, generators, CPU)
-    replicas = list(range(params.replicas))
-    plans.replica_weights_(params.weights, replicas)
+    plans.replica_weights_(params.weights)
     if plans.quantizes_neurons:
-        plans.replica_neurons_(params.theta, replicas)
+        plans.replica_neurons_(params.theta)
     constants = NetworkConstants.build(m, SIM)
     simulator = make_training_simulator(params, constants, build_rule(learning, m, SIM), m, SIM, generators, plans)
     for image in images:
@@ -48,20 +47,28 @@ def test_grid_replicas_equal_their_separate_runs(target, topology, rule):
     for v, (bits, rounding) in enumerate(VARIANTS):
         for s in range(seeds):
             alone_plan = plan(bits, rounding, target, seed=100 + s)
-            alone = _train(alone_plan, replica_generators(7 + s, 1, CPU), m, learning, images)
+            alone = _train(ReplicaPlans.side_by_side([alone_plan]), replica_generators(7 + s, 1, CPU), m, learning,
+                           images)
             r = v * seeds + s
             assert torch.equal(together.weights[r], alone.weights[0]), (bits, rounding, s)
             assert torch.equal(together.theta[r], alone.theta[0]), (bits, rounding, s)
 
 
-def test_replica_rounding_matches_quantize_per_row():
-    """Deterministic rows round like ``quantize``; rows not listed for drawing stay where they were."""
-    plans = ReplicaPlans.side_by_side([plan(6, Rounding.nearest, QuantTarget.wn),
-                                       plan(4, Rounding.truncate, QuantTarget.wn)])
-    x = torch.linspace(-50, 60, 24, dtype=torch.float64).view(2, 12)
-    rounded = plans.replica_neurons_(x.clone(), [0, 1])
-    for r, p in enumerate(plans.plans):
-        assert torch.equal(rounded[r], quantize(x[r], p.neuron_format, p.rounding))
+@pytest.mark.parametrize("variants", [
+    [(6, Rounding.nearest), (4, Rounding.truncate), (8, Rounding.stochastic)],  # per-replica parameters
+    [(6, Rounding.stochastic), (6, Rounding.stochastic)],  # one shared format: plain numbers
+    [(4, Rounding.truncate)],
+])
+def test_replica_rounding_equals_quantize_row_by_row(variants):
+    """Each replica's row rounds like ``quantize`` with that replica's format, mode and generator."""
+    plans = ReplicaPlans.side_by_side([plan(bits, rounding, QuantTarget.wn, seed=3 + k)
+                                       for k, (bits, rounding) in enumerate(variants)])
+    x = torch.linspace(-50, 60, 12 * len(variants), dtype=torch.float64).view(len(variants), 12)
+    reference = [quantize(x[r], p.neuron_format, p.rounding, torch.Generator().manual_seed(3 + r))
+                 for r, p in enumerate(plans.plans)]
+    rounded = plans.replica_neurons_(x.clone())
+    for r in range(len(variants)):
+        assert torch.equal(rounded[r], reference[r])
 
 
 def test_replica_constants_differ_only_where_the_grids_do():

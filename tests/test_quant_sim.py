@@ -14,6 +14,7 @@ from tinysnn.quant import FixedPoint, Rounding
 from tinysnn.quant.export import export_model, load_export
 from tinysnn.quant.integer import integer_counts
 from tinysnn.quant.plan import QuantPlan
+from tinysnn.quant.replicas import ReplicaPlans
 from tinysnn.quant.ranges import Interval, MembraneTracker, Ranges
 from tinysnn.runtime import replica_generators
 from tinysnn.simulator import InferenceSimulator, make_training_simulator
@@ -34,6 +35,11 @@ def plan(bits: int, rounding: Rounding, target: QuantTarget = QuantTarget.wn, se
     quant = QuantConfig(scheme=Scheme.itq, bits=bits, rounding=rounding, target=target, reference="unused",
                         v_range=v_range)
     return QuantPlan.build(quant, RANGES, replica_generators(seed, replicas, torch.device("cpu")))
+
+
+def rounding_of(p: QuantPlan) -> ReplicaPlans:
+    """How the training kernels round with ``p``: one replica per generator of the plan."""
+    return ReplicaPlans.side_by_side([p])
 
 
 def trained_network(topology=Topology.tinysnn):
@@ -78,8 +84,8 @@ def test_integer_only_export_reproduces_the_quantized_simulator(tmp_path, roundi
     weights, theta, constants = trained_network()
     p = plan(bits, rounding)
     params = NetworkParams(weights=weights[None].clone(), theta=theta[None].clone())
-    p.replica_weights_(params.weights, [0])
-    p.replica_neurons_(params.theta, [0])
+    rounding_of(p).replica_weights_(params.weights)
+    rounding_of(p).replica_neurons_(params.theta)
     spikes = events(24)
     simulator = InferenceSimulator(params.weights[0], params.theta[0], constants, model(), SIM, quant=p,
                                    rounding_generator=torch.Generator().manual_seed(5))
@@ -125,9 +131,10 @@ def test_itq_keeps_parameters_on_the_grid(target, learning):
     p = plan(8, Rounding.stochastic, target=target)
     generators = replica_generators(0, 1, torch.device("cpu"))
     params = init_params(m, generators, torch.device("cpu"))
-    p.replica_weights_(params.weights, [0])
+    training = rounding_of(p)
+    training.replica_weights_(params.weights)
     constants = NetworkConstants.build(m, SIM)
-    simulator = make_training_simulator(params, constants, build_rule(learning, m, SIM), m, SIM, generators, p)
+    simulator = make_training_simulator(params, constants, build_rule(learning, m, SIM), m, SIM, generators, training)
     image = (torch.rand(1, N_INPUTS, generator=torch.Generator().manual_seed(2)) * 255).to(torch.uint8)
     before = params.weights.clone()
     for _ in range(3):
@@ -152,7 +159,7 @@ def test_stochastic_rounding_lets_sub_lsb_updates_survive():
     for rounding in (Rounding.nearest, Rounding.stochastic):
         weights, p = start.clone(), plan(8, rounding)
         for _ in range(200):
-            rule.update_(weights, counts, pre, p.weights_)
+            rule.update_(weights, counts, pre, rounding_of(p).weights_)
         results[rounding] = weights
     assert torch.equal(results[Rounding.nearest], start)  # 0.0005 per update < ε/2 = 0.002
     exact = 0.5 * (1 - 1e-3) ** 200  # distance to w_max after 200 soft-bounded steps
@@ -168,9 +175,9 @@ def test_stochastic_itq_replicas_equal_separate_runs():
 
     def train(seed: int, replicas: int) -> NetworkParams:
         generators = replica_generators(seed, replicas, torch.device("cpu"))
-        p = plan(8, Rounding.stochastic, seed=seed + 100, replicas=replicas)
+        p = rounding_of(plan(8, Rounding.stochastic, seed=seed + 100, replicas=replicas))
         params = init_params(m, generators, torch.device("cpu"))
-        p.replica_weights_(params.weights, list(range(replicas)))
+        p.replica_weights_(params.weights)
         constants = NetworkConstants.build(m, SIM)
         simulator = make_training_simulator(params, constants, build_rule(learning, m, SIM), m, SIM, generators, p)
         for _ in range(3):
@@ -188,7 +195,7 @@ def test_end_presentation_requantizes_normalised_weights():
     p = plan(6, Rounding.truncate, target=QuantTarget.wn)
     params = init_params(m, replica_generators(0, 1, torch.device("cpu")), torch.device("cpu"))
     params.theta.fill_(10.3)
-    end_presentation_(params, [0], SIM.steps, NetworkConstants.build(m, SIM), m, p)
+    end_presentation_(params, SIM.steps, NetworkConstants.build(m, SIM), m, rounding_of(p))
     assert on_grid(params.weights, p.weight_format) and on_grid(params.theta, p.neuron_format)
 
 

@@ -13,7 +13,7 @@ from .inhibition import DirectInhibition, InhibitoryPopulation
 from .neurons import LIFConstants
 
 if TYPE_CHECKING:
-    from .quant.replicas import TrainingQuant
+    from .quant.replicas import ReplicaPlans
 
 
 @dataclass
@@ -73,21 +73,15 @@ def normalize_weights_(weights: torch.Tensor, total: float) -> None:
     weights.mul_(total / sums.clamp_min(1e-12))
 
 
-def end_presentation_(params: NetworkParams, replicas: list[int], steps: int, constants: NetworkConstants,
-                      model: ModelConfig, quant: "TrainingQuant | None" = None) -> None:
-    """After a training presentation: θ decays, weights are renormalised (only the given replicas).
+def end_presentation_(params: NetworkParams, steps: int, constants: NetworkConstants, model: ModelConfig,
+                      quant: "ReplicaPlans | None" = None) -> None:
+    """After a training presentation: θ decays, weights are renormalised (every replica).
 
     With a plan (ITQ) the renormalised weights, and for qWN the decayed θ, are re-quantized.
     """
-    decay = math.exp(steps * constants.theta_decay_per_step_log)  # θ ← θ·exp(−T·dt/τ_θ)
-    if len(replicas) == params.replicas:
-        params.theta.mul_(decay)
-        normalize_weights_(params.weights, model.weight_norm_total)
-    else:
-        for r in replicas:
-            params.theta[r].mul_(decay)
-            normalize_weights_(params.weights[r], model.weight_norm_total)
+    params.theta.mul_(math.exp(steps * constants.theta_decay_per_step_log))  # θ ← θ·exp(−T·dt/τ_θ)
+    normalize_weights_(params.weights, model.weight_norm_total)
     if quant is not None:
-        quant.replica_weights_(params.weights, replicas)
+        quant.replica_weights_(params.weights)
         if quant.quantizes_neurons:
-            quant.replica_neurons_(params.theta, replicas)
+            quant.replica_neurons_(params.theta)

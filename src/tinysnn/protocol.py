@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -28,13 +28,12 @@ def present_with_retries(simulator: TrainingSimulator, params: NetworkParams, im
     rate = sim.max_rate_hz
     for attempt in range(sim.max_retries + 1):
         if len(replicas) == params.replicas:
-            counts = simulator.present(images, rate, replicas)
-            end_presentation_(params, replicas, sim.steps, constants, model, simulator.quant)
+            counts = simulator.present(images, rate)
+            end_presentation_(params, sim.steps, constants, model, simulator.quant)
         else:  # a retry simulates only the replicas that failed
             part = simulator.restricted(replicas)
-            everyone = list(range(len(replicas)))
-            counts[replicas] = part.present(images[replicas], rate, everyone)
-            end_presentation_(part.params, everyone, sim.steps, constants, model, part.quant)
+            counts[replicas] = part.present(images[replicas], rate)
+            end_presentation_(part.params, sim.steps, constants, model, part.quant)
             simulator.write_back(part, replicas)
         simulator.ops.normalizations += len(replicas)
         totals = counts.sum(1).tolist()
@@ -49,19 +48,21 @@ def present_with_retries(simulator: TrainingSimulator, params: NetworkParams, im
 class TrainingLog:
     images: int = 0
     presentations: int = 0
-    #: excitatory spikes of the counted presentations, per replica
-    spikes: list[float] = field(default_factory=list)
+    #: excitatory spikes of the counted presentations, per replica [R]
+    spikes: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
     seconds: float = 0.0
     #: (images seen, running accuracy per replica) at each monitor point
     running_accuracy: list[tuple[int, list[float]]] = field(default_factory=list)
 
     def spikes_per_image(self) -> float:
         """Mean over replicas of the spikes per training image."""
-        return sum(self.spikes) / max(1, len(self.spikes)) / max(1, self.images)
+        if not self.images or not self.spikes.numel():
+            return 0.0
+        return float(self.spikes.sum()) / self.spikes.numel() / self.images  # counts: the sum is exact
 
-    def of_replicas(self, replicas: list[int]) -> "TrainingLog":
+    def of_replicas(self, replicas: Sequence[int]) -> "TrainingLog":
         """This log restricted to some replicas (presentations and seconds are the whole simulation's)."""
-        return TrainingLog(self.images, self.presentations, [self.spikes[r] for r in replicas], self.seconds,
+        return TrainingLog(self.images, self.presentations, self.spikes[list(replicas)], self.seconds,
                            [(images, [accuracy[r] for r in replicas]) for images, accuracy in self.running_accuracy])
 
 
@@ -95,8 +96,7 @@ def train_epochs(simulator: TrainingSimulator, params: NetworkParams, images: to
                  epochs: int, constants: NetworkConstants, model: ModelConfig, sim: SimConfig, monitor_every: int,
                  on_image: Callable[[TrainingLog], None] | None = None) -> TrainingLog:
     """Train every replica on ``images`` [n, I] in order, ``epochs`` times (labels only for monitoring)."""
-    log = TrainingLog(spikes=[0.0] * params.replicas)
-    spikes = torch.zeros(params.replicas, device=images.device)
+    log = TrainingLog(spikes=torch.zeros(params.replicas, device=images.device))
     monitor = RunningAccuracy(params.replicas, monitor_every, constants.n_neurons, images.device)
     start = time.perf_counter()
     total = epochs * images.shape[0]
@@ -107,15 +107,12 @@ def train_epochs(simulator: TrainingSimulator, params: NetworkParams, images: to
             counts, presentations = present_with_retries(simulator, params, batch, constants, model, sim)
             log.images += 1
             log.presentations += presentations
-            spikes.add_(counts.sum(1))
+            log.spikes.add_(counts.sum(1))
             accuracy = monitor.add(counts, labels[index])
             if accuracy is not None:
                 log.running_accuracy.append((log.images, accuracy))
             if on_image is not None:
-                if log.images % 100 == 0:
-                    log.spikes = spikes.tolist()
                 on_image(log)
-    log.spikes = spikes.tolist()
     log.seconds = time.perf_counter() - start
     return log
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
@@ -249,10 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         folders, config = parse_args(rest)
         candidates = load_candidates(folders, config.readout)
     except ConfigError as error:
-        print(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
         return 2
     if not candidates:
-        print(f"error: no finished runs under {', '.join(map(str, folders))}")
+        print(f"error: no finished runs under {', '.join(map(str, folders))}", file=sys.stderr)
         return 2
     for path in write_report(candidates, config, args.out, figures=not args.no_figures):
         print(f"wrote {path}")

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from .config import ConfigError
 from .results import read_json
@@ -133,9 +135,16 @@ def _training_uj(metrics: dict[str, Any]) -> float | None:
     if energy is not None:
         return energy["total"] / 1e6
     reference = metrics.get("quant", {}).get("reference")
-    if metrics.get("quant", {}).get("scheme") == "ptq" and reference and (Path(reference) / "metrics.json").is_file():
-        return _training_uj(read_json(Path(reference) / "metrics.json"))
+    if metrics.get("quant", {}).get("scheme") == "ptq" and reference:
+        return _reference_training_uj(reference)
     return None
+
+
+@lru_cache(maxsize=None)
+def _reference_training_uj(reference: str) -> float | None:
+    """The training energy of an FP32 reference run folder (read once for all its PTQ runs)."""
+    path = Path(reference) / "metrics.json"
+    return _training_uj(read_json(path)) if path.is_file() else None
 
 
 def candidate_of(path: Path, readout: str = "all_activity") -> Candidate | None:
@@ -232,7 +241,7 @@ def parse_args(argv: list[str]) -> tuple[list[Path], SelectionConfig]:
     schema = OmegaConf.structured(SelectionConfig)
     try:
         merged = OmegaConf.merge(schema, OmegaConf.from_dotlist([o[len("selection."):] for o in overrides]))
-    except Exception as error:  # omegaconf reports unknown keys and bad types by its own exception types
+    except OmegaConfBaseException as error:  # unknown keys, values of the wrong type
         raise ConfigError(f"invalid selection override: {error}") from None
     config: Any = OmegaConf.to_object(merged)
     config.check()

@@ -8,8 +8,9 @@ only the rows of inputs that fired and the columns of neurons that fired.
 Inference (weights frozen, B images): the input current of a whole block of steps is one sparse
 × dense product [T·B, I] @ [I, N]; the per-step loop is elementwise on [B, N].
 
-With a ``QuantPlan`` (tinysnn.quant.plan) both kernels keep what the plan quantizes in fixed
-point: weights after every update (ITQ), u after every step and θ after every change (qWN).
+Quantized, both kernels keep what the plan quantizes in fixed point: weights after every update
+(ITQ), u after every step and θ after every change (qWN). Training rounds through
+``quant.replicas.ReplicaPlans`` (one plan per replica), inference through one ``QuantPlan``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .network import NetworkConstants, NetworkParams, make_inhibition
 from .neurons import NEVER, integrate_, reset_
 from .ops import OpCounts
 from .quant.plan import QuantPlan
-from .quant.replicas import TrainingQuant
+from .quant.replicas import ReplicaPlans
 from .quant.ranges import MembraneTracker
 
 
@@ -38,7 +39,7 @@ class TrainingSimulator:
     """Presents one image to each of R replicas with a spike-driven rule (each replica its own stream)."""
 
     def __init__(self, params: NetworkParams, constants: NetworkConstants, rule: SpikeDrivenRule, model: ModelConfig,
-                 sim: SimConfig, generators: list[torch.Generator], quant: TrainingQuant | None = None) -> None:
+                 sim: SimConfig, generators: list[torch.Generator], quant: ReplicaPlans | None = None) -> None:
         self.unquantized = constants, model
         if quant is not None:
             constants, model = quant.constants(constants), quant.model(model)
@@ -46,10 +47,7 @@ class TrainingSimulator:
         self.generators = generators
         replicas, n = params.replicas, constants.n_neurons
         device = params.weights.device
-        self.presented = list(range(replicas))  # the replicas of the current presentation
-        self.requantize_u = None
-        if quant is not None and quant.quantizes_neurons:
-            self.requantize_u = lambda u: quant.replica_neurons_(u, self.presented)
+        self.requantize_u = quant.replica_neurons_ if quant is not None and quant.quantizes_neurons else None
         self.u = torch.zeros(replicas, n, device=device, dtype=quant.state_dtype if quant else torch.float32)
         self.last_spike = torch.full((replicas, n), NEVER, device=device)
         self.post_trace = torch.zeros(replicas, n, device=device)
@@ -76,28 +74,24 @@ class TrainingSimulator:
         self.params.theta[replicas] = part.params.theta
         self.ops += part.ops
 
-    def encode(self, images: torch.Tensor, max_rate_hz: float, replicas: list[int]) -> SpikeEvents:
-        """Input events of the given replicas (each draws from its own generator)."""
+    def encode(self, images: torch.Tensor, max_rate_hz: float) -> SpikeEvents:
+        """Input events of every replica (each draws from its own generator)."""
         probability = spike_probability(images, max_rate_hz, self.sim.dt_ms)
+        replicas = list(range(self.params.replicas))
         parts = [poisson_events(probability[r:r + 1], self.sim.steps, self.generators[r]) for r in replicas]
         return merge_events(parts, replicas, self.params.replicas, self.c.n_inputs, self.sim.steps,
                             probability.device)
 
-    def present(self, images: torch.Tensor, max_rate_hz: float, replicas: list[int]) -> torch.Tensor:
-        """Simulate one presentation of ``images`` [R, I] to ``replicas``; returns spike counts [R, N].
-
-        Replicas not listed receive no input and do not change.
-        """
-        events = self.encode(images, max_rate_hz, replicas)
-        self.presented = replicas
-        return self.run(events)
+    def present(self, images: torch.Tensor, max_rate_hz: float) -> torch.Tensor:
+        """Simulate one presentation of ``images`` [R, I] (one per replica); returns spike counts [R, N]."""
+        return self.run(self.encode(images, max_rate_hz))
 
     def set_training_progress(self, fraction: float) -> None:
         """Spike-driven rules keep constant rates; the windowed rule may anneal η_post."""
 
     def _start_presentation(self, events: SpikeEvents) -> None:
         """Reset the per-presentation state (θ and weights persist) and count the presentation."""
-        self.ops.presentations += len(self.presented)
+        self.ops.presentations += self.params.replicas
         self.ops.input_spikes += events.row.numel()
         self.u.zero_()
         self.last_spike.fill_(NEVER)
@@ -170,15 +164,16 @@ class TrainingSimulator:
                 if rule.has_pre_update:
                     post_trace.masked_fill_(spikes, 1.0)
                     post_trace_live = True
-                    if self.quant is not None:
+                    if self.quant is not None and self.quant.draws_noise:
                         live_replicas.update(spikes.any(1).nonzero().flatten().tolist())
             if post_trace_live and rows_idx.numel():
                 rule.pre_spike_update_(rows, post_trace.index_select(0, streams))
                 self.ops.row_updates += rows_idx.numel()
                 if self.quant is not None:
                     replica_of_row = streams.tolist()
-                    self.quant.weights_(rows, replica_of_row,
-                                        [k for k, r in enumerate(replica_of_row) if r in live_replicas])
+                    changed = ([k for k, r in enumerate(replica_of_row) if r in live_replicas]
+                               if self.quant.draws_noise else None)
+                    self.quant.weights_(rows, replica_of_row, changed)
                 weights_flat.index_copy_(0, rows_idx, rows)
             if spikes is not None:
                 end = events_until[step]
@@ -210,7 +205,7 @@ class WindowedTrainingSimulator(TrainingSimulator):
 
     def __init__(self, params: NetworkParams, constants: NetworkConstants, rule: AdaptivePotentiation,
                  model: ModelConfig, sim: SimConfig, generators: list[torch.Generator],
-                 quant: TrainingQuant | None = None) -> None:
+                 quant: ReplicaPlans | None = None) -> None:
         super().__init__(params, constants, rule, model, sim, generators, quant)  # type: ignore[arg-type]
         self.window_rule = rule
         self.window_counts = torch.zeros_like(self.counts)
@@ -421,7 +416,7 @@ def spike_matrix_product(slots: torch.Tensor, rows: torch.Tensor, n_slots: int, 
 
 def make_training_simulator(params: NetworkParams, constants: NetworkConstants, rule: LearningRule,
                             model: ModelConfig, sim: SimConfig, generators: list[torch.Generator],
-                            quant: TrainingQuant | None = None) -> TrainingSimulator:
+                            quant: ReplicaPlans | None = None) -> TrainingSimulator:
     """The kernel that fits the rule: windowed for tinySNN's rule, per-step for spike-driven STDP."""
     if isinstance(rule, AdaptivePotentiation):
         return WindowedTrainingSimulator(params, constants, rule, model, sim, generators, quant)

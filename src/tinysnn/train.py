@@ -11,7 +11,6 @@ import dataclasses
 import os
 import platform
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from .ops import OpCounts
 from .plotting import save_receptive_fields
 from .quant.export import export_model
 from .quant.plan import ROUNDING_SEED_OFFSET, QuantPlan
-from .quant.replicas import ReplicaPlans, TrainingQuant
+from .quant.replicas import ReplicaPlans
 from .quant.ranges import MembraneTracker, measure_ranges
 from .quant.reference import Reference, load_reference
 from .protocol import TrainingLog, collect_counts, train_epochs
@@ -69,7 +68,7 @@ def _quant_plan(quant: QuantConfig, reference: Reference | None, seed: int, repl
 
 
 def _initial_params(config: TrainConfig, reference: Reference | None, generators: list[torch.Generator],
-                    plan: TrainingQuant | None, device: torch.device) -> NetworkParams:
+                    plans: ReplicaPlans | None, device: torch.device) -> NetworkParams:
     """PTQ: the reference's trained parameters; otherwise a fresh network. Quantized by the plan."""
     if config.quant.scheme is Scheme.ptq:
         assert reference is not None
@@ -81,11 +80,10 @@ def _initial_params(config: TrainConfig, reference: Reference | None, generators
                                theta=theta[:config.run.replicas].clone())
     else:
         params = init_params(config.model, generators, device)
-    if plan is not None:
-        replicas = list(range(params.replicas))
-        plan.replica_weights_(params.weights, replicas)
-        if plan.quantizes_neurons:
-            plan.replica_neurons_(params.theta, replicas)
+    if plans is not None:
+        plans.replica_weights_(params.weights)
+        if plans.quantizes_neurons:
+            plans.replica_neurons_(params.theta)
     return params
 
 
@@ -105,14 +103,14 @@ def _load_splits(config: TrainConfig) -> _Splits:
                    test=_first(test_split, config.run.n_test, "run.n_test"))
 
 
-def _train(config: TrainConfig, params: NetworkParams, constants: NetworkConstants, plan: TrainingQuant | None,
+def _train(config: TrainConfig, params: NetworkParams, constants: NetworkConstants, plans: ReplicaPlans | None,
            generators: list[torch.Generator], train_set: Dataset, device: torch.device,
            meter: EnergyMeter) -> tuple[TrainingLog, OpCounts]:
     """Train all replicas of ``params`` in place, one thread (batch-1 training is dispatch-bound)."""
     torch.set_num_threads(config.threads)
     model, sim = config.model, config.sim
     rule = build_rule(config.learning, model, sim)
-    simulator = make_training_simulator(params, constants, rule, model, sim, generators, plan)
+    simulator = make_training_simulator(params, constants, rule, model, sim, generators, plans)
     total = len(train_set) * config.run.epochs
     bar = tqdm(total=total, desc="train", unit="img", disable=not config.run.progress, mininterval=1.0,
                file=sys.stdout, dynamic_ncols=True)
@@ -151,7 +149,6 @@ def _evaluate_and_record(config: TrainConfig, out_dir: Path, params: NetworkPara
     test_targets = splits.test.labels
     tracker = MembraneTracker() if quant.scheme is Scheme.none else None  # ranges describe FP32 runs
     per_replica = []
-    label_seconds = test_seconds = 0.0
     test_presentations = 0
     assignments, proportions = [], []
     label_ops, test_ops = OpCounts(), OpCounts()
@@ -160,17 +157,13 @@ def _evaluate_and_record(config: TrainConfig, out_dir: Path, params: NetworkPara
         rounding = make_generator(config.seed + EVAL_SEED_OFFSET + ROUNDING_SEED_OFFSET, device)
         labelling = InferenceSimulator(params.weights[r], params.theta[r], constants, model, sim, quant=plan,
                                        rounding_generator=rounding, tracker=tracker)
-        start = time.perf_counter()
         with meter.phase("label"):
             label_counts, _ = collect_counts(labelling, label_images, sim, config.run.eval_batch, generator)
         assignment = assign_labels(label_counts, label_targets)
-        label_seconds += time.perf_counter() - start
         testing = InferenceSimulator(params.weights[r], params.theta[r], constants, model, sim, quant=plan,
                                      rounding_generator=rounding)
-        start = time.perf_counter()
         with meter.phase("test"):
             test_counts, presentations = collect_counts(testing, test_images, sim, config.run.eval_batch, generator)
-        test_seconds += time.perf_counter() - start
         test_presentations += presentations
         label_ops += labelling.ops
         test_ops += testing.ops
@@ -187,6 +180,7 @@ def _evaluate_and_record(config: TrainConfig, out_dir: Path, params: NetworkPara
         return sum(r[key].accuracy for r in per_replica) / replicas
 
     simulated_replicas = grid["replicas"] if grid else replicas
+    label_seconds, test_seconds = meter.phases["label"]["seconds"], meter.phases["test"]["seconds"]
     metrics: dict[str, Any] = {
         "dataset": config.dataset.name.value,
         "topology": model.topology.value,
@@ -261,26 +255,47 @@ def _evaluate_and_record(config: TrainConfig, out_dir: Path, params: NetworkPara
     return metrics
 
 
+def _run_variants(config: TrainConfig, variants: list[QuantConfig], folders: list[Path],
+                  choices: dict[str, Any] | None, overrides: list[str] | None) -> list[dict[str, Any]]:
+    """Train (or, for PTQ, load and quantize) the quantization ``variants`` side by side as one
+    simulation, then assign labels, test and write each variant's run into its folder.
+
+    Variant v's seeds s = 0 … run.replicas − 1 are replicas v·S + s, each with the generators of
+    seed + s, so each replica equals the separate run of its variant.
+    """
+    device = resolve_device(config.device.value)
+    splits = _load_splits(config)
+    seeds = config.run.replicas
+    reference = load_reference(config.quant.reference, config) if config.quant.reference is not None else None
+    plans = [_quant_plan(quant, reference, config.seed, seeds, device) for quant in variants]
+    training_plans = None if plans[0] is None else ReplicaPlans.side_by_side(plans)  # type: ignore[arg-type]
+    generators = [g for _ in variants for g in replica_generators(config.seed, seeds, device)]
+    constants = NetworkConstants.build(config.model, config.sim)
+    params = _initial_params(config, reference, generators, training_plans, device)
+    meter = EnergyMeter(device)
+    log, train_ops = TrainingLog(spikes=torch.zeros(params.replicas)), None  # PTQ: no training
+    if config.quant.scheme is not Scheme.ptq:
+        log, train_ops = _train(config, params, constants, training_plans, generators, splits.train, device, meter)
+    names = [folder.name for folder in folders]
+    results = []
+    for v, (quant, plan, folder) in enumerate(zip(variants, plans, folders)):
+        mine = slice(v * seeds, (v + 1) * seeds)
+        grid = ({"replicas": params.replicas, "variants": names, "variant": folder.name}
+                if config.quant.is_grid else None)
+        results.append(_evaluate_and_record(
+            dataclasses.replace(config, quant=quant), folder, NetworkParams(params.weights[mine], params.theta[mine]),
+            constants, plan, reference, log.of_replicas(range(params.replicas)[mine]), train_ops, splits, device,
+            choices, overrides, generators[mine], meter.fork(), grid))
+    return results
+
+
 def run(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = None,
         overrides: list[str] | None = None) -> dict[str, Any]:
     """Train (or, for PTQ, load and quantize), assign labels, test; write metrics.json, checkpoint.pt,
     receptive_fields.png and, for quantized runs, export.pt into ``out_dir``."""
     if config.quant.is_grid:
         raise ConfigError("invalid config `quant.grid_bits`: a grid writes one run per variant; use run_grid")
-    device = resolve_device(config.device.value)
-    splits = _load_splits(config)
-    quant, replicas = config.quant, config.run.replicas
-    reference = load_reference(quant.reference, config) if quant.reference is not None else None
-    plan = _quant_plan(quant, reference, config.seed, replicas, device)
-    constants = NetworkConstants.build(config.model, config.sim)
-    generators = replica_generators(config.seed, replicas, device)
-    params = _initial_params(config, reference, generators, plan, device)
-    log, train_ops = TrainingLog(), None
-    meter = EnergyMeter(device)
-    if quant.scheme is not Scheme.ptq:
-        log, train_ops = _train(config, params, constants, plan, generators, splits.train, device, meter)
-    return _evaluate_and_record(config, out_dir, params, constants, plan, reference, log, train_ops, splits, device,
-                                choices, overrides, generators, meter)
+    return _run_variants(config, [config.quant], [out_dir], choices, overrides)[0]
 
 
 def grid_folder(quant: QuantConfig) -> str:
@@ -290,35 +305,12 @@ def grid_folder(quant: QuantConfig) -> str:
 
 def run_grid(config: TrainConfig, out_dir: Path, choices: dict[str, Any] | None = None,
              overrides: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Train an ITQ grid (``quant.grid_bits`` × ``quant.grid_roundings``) as one simulation.
-
-    Variant v's seeds s = 0 … run.replicas − 1 are replicas v·S + s, each with the generators of
-    seed + s, so each replica equals the separate run of its variant. Every variant is then
-    evaluated and written like a run of its own into ``out_dir/<q{bits}_{rounding}>/``; returns
-    their metrics by folder name.
-    """
-    device = resolve_device(config.device.value)
-    splits = _load_splits(config)
-    seeds = config.run.replicas
-    variants = [dataclasses.replace(config, quant=quant) for quant in config.quant.variants()]
-    reference = load_reference(config.quant.reference, config)
-    plans = [_quant_plan(v.quant, reference, config.seed, seeds, device) for v in variants]
-    training_plans = ReplicaPlans.side_by_side(plans)  # type: ignore[arg-type]
-    generators = [g for _ in variants for g in replica_generators(config.seed, seeds, device)]
-    constants = NetworkConstants.build(config.model, config.sim)
-    params = _initial_params(config, reference, generators, training_plans, device)
-    meter = EnergyMeter(device)
-    log, train_ops = _train(config, params, constants, training_plans, generators, splits.train, device, meter)
-    results = {}
-    for v, (variant, plan) in enumerate(zip(variants, plans)):
-        mine = list(range(v * seeds, (v + 1) * seeds))
-        folder = grid_folder(variant.quant)
-        grid = {"replicas": params.replicas, "variants": [grid_folder(x.quant) for x in variants], "variant": folder}
-        results[folder] = _evaluate_and_record(
-            variant, out_dir / folder, NetworkParams(params.weights[mine], params.theta[mine]), constants, plan,
-            reference, log.of_replicas(mine), train_ops, splits, device, choices, overrides,
-            [generators[r] for r in mine], meter.fork(), grid)
-    return results
+    """Train an ITQ grid (``quant.grid_bits`` × ``quant.grid_roundings``) as one simulation; each
+    variant is written like a run of its own into ``out_dir/<q{bits}_{rounding}>/``. Returns their
+    metrics by folder name."""
+    folders = _run_folders(config, out_dir)
+    metrics = _run_variants(config, config.quant.variants(), folders, choices, overrides)
+    return {folder.name: m for folder, m in zip(folders, metrics)}
 
 
 def summary(metrics: dict[str, Any]) -> str:
@@ -368,11 +360,7 @@ def main(cfg: DictConfig) -> float:
         if done is not None:
             print(f"skipped (finished earlier): {out_dir}")
             return max(metrics["accuracy"]["all_activity"] for metrics in done)
-        choices = dict(hydra_cfg.runtime.choices)
-        if config.quant.is_grid:
-            results = list(run_grid(config, out_dir, choices, overrides).values())
-        else:
-            results = [run(config, out_dir, choices, overrides)]
+        results = _run_variants(config, config.quant.variants(), folders, dict(hydra_cfg.runtime.choices), overrides)
     except (ConfigError, DataFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -13,6 +13,7 @@ never an estimate.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,8 +90,7 @@ class EnergyMeter:
 
     def fork(self) -> "EnergyMeter":
         """A meter on the same counters that starts with this one's phases (one per grid variant)."""
-        other = EnergyMeter.__new__(EnergyMeter)
-        other.device, other.counters, other.reason = self.device, self.counters, self.reason
+        other = copy.copy(self)
         other.phases = {name: dict(phase) for name, phase in self.phases.items()}
         return other
 

@@ -11,15 +11,14 @@
 State is re-quantized wherever it is stored: u after every step's update, θ after every spike
 and decay, weights (ITQ) after every update and normalisation. Membrane arithmetic runs in
 float64, where α_q·u + I is exact for widths up to 32 bits, so the result equals an integer
-device's (``quant.integer``). Stochastic rounding draws from one generator per replica, so a
-replica's rounding never depends on the others.
+device's (``quant.integer``). A plan carries one stochastic-rounding generator per replica of
+its training run; the training kernels round through ``quant.replicas.ReplicaPlans``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import torch
 
@@ -55,10 +54,6 @@ class QuantPlan:
             neuron_format = FixedPoint.for_range(top, quant.bits, signed=True)
         return cls(weight_format, neuron_format, quant.rounding, quant.decay_frac_bits, generators)
 
-    def restricted(self, replicas: Sequence[int]) -> "QuantPlan":
-        """This plan for a simulation of only ``replicas`` (their generators)."""
-        return dataclasses.replace(self, generators=[self.generators[r] for r in replicas])
-
     @property
     def quantizes_neurons(self) -> bool:
         return self.neuron_format is not None
@@ -71,47 +66,6 @@ class QuantPlan:
     def formats(self) -> dict[str, str | None]:
         return {"weights": self.weight_format.name,
                 "neurons": self.neuron_format.name if self.neuron_format else None}
-
-    # --- rounding -------------------------------------------------------------------------
-
-    def _round_(self, x: torch.Tensor, fmt: FixedPoint, rows: Iterable[tuple[int, int]]) -> torch.Tensor:
-        """Round x onto ``fmt`` in place; ``rows`` lists (row of x, replica) pairs.
-
-        Deterministic modes round all of x at once: rows not listed already lie on the grid,
-        where rounding is the identity. Stochastic rounding draws only for the listed rows, each
-        from its replica's generator, so a replica consumes its own stream exactly as in a run
-        of its own.
-        """
-        if self.rounding is not Rounding.stochastic:
-            return quantize_(x, fmt, self.rounding)
-        for row, replica in rows:
-            quantize_(x[row], fmt, self.rounding, self.generators[replica])
-        return x
-
-    def weights_(self, weights: torch.Tensor, replica_of_row: Sequence[int],
-                 drawing: Sequence[int] | None = None) -> torch.Tensor:
-        """Round gathered weight rows/columns [K, ...] in place; row k belongs to ``replica_of_row[k]``.
-
-        ``drawing`` lists the rows that changed (all when None); the others lie on the grid and
-        draw no stochastic rounding noise.
-        """
-        rows = range(len(replica_of_row)) if drawing is None else drawing
-        return self._round_(weights, self.weight_format, ((k, replica_of_row[k]) for k in rows))
-
-    def replica_weights_(self, weights: torch.Tensor, replicas: Sequence[int]) -> torch.Tensor:
-        """Round the weights [R, I, N] of the listed replicas in place."""
-        return self._round_(weights, self.weight_format, ((r, r) for r in replicas))
-
-    def replica_neurons_(self, values: torch.Tensor, replicas: Sequence[int]) -> torch.Tensor:
-        """Round neuron state (u or θ) [R, N] of the listed replicas in place (qWN only)."""
-        assert self.neuron_format is not None
-        return self._round_(values, self.neuron_format, ((r, r) for r in replicas))
-
-    def theta_after_spikes_(self, theta: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
-        """Round θ [R, N] of the replicas with a spike in ``spikes`` [R, N] (qWN)."""
-        assert self.neuron_format is not None
-        spiked = spikes.any(1).nonzero().flatten().tolist() if self.rounding is Rounding.stochastic else []
-        return self.replica_neurons_(theta, spiked)
 
     def batch_membrane_rounder(self, generator: torch.Generator):
         """In-place u rounding for an evaluation batch [B, N] of one network, drawing from ``generator``."""
