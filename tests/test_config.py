@@ -87,9 +87,10 @@ def test_unknown_dataset_option_lists_the_available_ones():
         compose_with("dataset=cifar")
 
 
-def test_closed_form_integrator_is_refused_where_it_does_not_apply():
+@pytest.mark.parametrize("integrator", [Integrator.closed_form, Integrator.compiled])
+def test_tinysnn_integrators_are_refused_where_they_do_not_apply(integrator):
     tinysnn = dict(model=ModelConfig(topology=Topology.tinysnn), learning=LearningConfig(rule=Rule.adaptive))
-    closed = SimConfig(integrator=Integrator.closed_form)
+    closed = SimConfig(integrator=integrator)
     TrainConfig(sim=closed, **tinysnn)
     with pytest.raises(ConfigError, match="sim.integrator"):
         TrainConfig(sim=closed)  # the baseline's per-step kernel

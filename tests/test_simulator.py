@@ -187,3 +187,34 @@ def test_closed_form_integrator_follows_the_step_path(learning):
     assert torch.equal(counts, reference_counts) and presentations == reference_presentations
     assert torch.allclose(closed.weights, reference.weights, atol=1e-6)
     assert torch.allclose(closed.theta, reference.theta, atol=1e-6)
+
+
+@pytest.mark.compiles
+def test_compiled_integrator_equals_the_step_path():
+    """The fused window kernel does the step path's arithmetic branch-free: the same spikes,
+    presentations (retries run restricted simulators of other sizes), weights and θ, bit for bit."""
+    data = images(15, seed=4)
+    reference, reference_counts, reference_presentations = train(5, 2, data, Topology.tinysnn, "adaptive_windows")
+    fused, counts, presentations = train(5, 2, data, Topology.tinysnn, "adaptive_windows", Integrator.compiled)
+    assert reference_counts.sum() > 20 and (reference_counts > 1).any()  # refractory periods were exercised
+    assert max(reference_presentations) > 1  # and retries
+    assert torch.equal(counts, reference_counts) and presentations == reference_presentations
+    assert torch.equal(fused.weights, reference.weights)
+    assert torch.equal(fused.theta, reference.theta)
+
+
+@pytest.mark.compiles
+def test_compiled_inference_equals_the_step_path():
+    model = small_model(Topology.tinysnn)
+    weights = torch.rand(N_INPUTS, N_NEURONS, generator=torch.Generator().manual_seed(6)) * 2.0
+    theta = torch.rand(N_NEURONS, generator=torch.Generator().manual_seed(7))
+    probability = spike_probability(images(5, seed=8), 300.0, 1.0)
+    counts = {}
+    for integrator in (Integrator.step, Integrator.compiled):
+        sim = SimConfig(presentation_ms=45, integrator=integrator)  # 4 full kernel calls and a shorter one
+        events = poisson_events(probability, sim.steps, torch.Generator().manual_seed(9))
+        inference = InferenceSimulator(weights, theta, NetworkConstants.build(model, sim), model, sim, rows_per_block=100)
+        assert inference.compiled is (integrator is Integrator.compiled)
+        counts[integrator] = inference.run(events)
+    assert counts[Integrator.step].sum() > 20
+    assert torch.equal(counts[Integrator.compiled], counts[Integrator.step])

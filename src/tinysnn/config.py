@@ -88,6 +88,9 @@ class Integrator(str, Enum):
     #: in closed form between spikes, u_t = α^(t−a+1)·u_(a−1) + Σ α^(t−j)·I_j as one small matmul per
     #: spike-free stretch; equal to the step path up to float32 rounding
     closed_form = "closed_form"
+    #: the step path's arithmetic, branch-free, compiled by torch.compile into one kernel per window
+    #: (tinysnn.kernels); bit-identical to the step path, also used for tinySNN's inference
+    compiled = "compiled"
 
 
 class Device(str, Enum):
@@ -215,7 +218,7 @@ class SimConfig:
     max_retries: int = 5
     #: added to the max rate at every retry; D&C: +pixel/8 Hz
     retry_rate_step_hz: float = 31.875
-    #: tinySNN training kernel: step (reference) or closed_form (fewer kernel launches)
+    #: tinySNN kernel: step (reference), closed_form or compiled (fewer kernel launches)
     integrator: Integrator = Integrator.step
 
     @property
@@ -345,12 +348,13 @@ class TrainConfig:
         window = self.learning.update_window_ms
         _require(window is None or window >= self.sim.dt_ms, "learning.update_window_ms",
                  f"must be at least one time step ({self.sim.dt_ms} ms)")
-        if self.sim.integrator is Integrator.closed_form:
+        integrator = self.sim.integrator.value
+        if self.sim.integrator is not Integrator.step:
             _require(self.learning.rule is Rule.adaptive and self.model.topology is Topology.tinysnn,
-                     "sim.integrator", "closed_form integrates tinySNN's windowed kernel (model=tinysnn "
+                     "sim.integrator", f"{integrator} integrates tinySNN's windowed kernel (model=tinysnn "
                      "learning=adaptive); use sim.integrator=step for other networks")
             _require(not (self.quant.active and self.quant.target is QuantTarget.wn), "sim.integrator",
-                     "closed_form keeps FP32 membranes, but qWN re-rounds u every step; use sim.integrator=step")
+                     f"{integrator} keeps FP32 membranes, but qWN re-rounds u every step; use sim.integrator=step")
         _require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
         _require(self.threads >= 1, "threads", f"must be >= 1, got {self.threads}")
         _require(self.eval_threads is None or self.eval_threads >= 1, "eval_threads", "must be >= 1 or null")

@@ -16,13 +16,16 @@ Quantized, both kernels keep what the plan quantizes in fixed point: weights aft
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from itertools import accumulate
 
 import torch
 
-from .config import Integrator, ModelConfig, PreTrace, SimConfig
+from .config import Integrator, ModelConfig, PreTrace, SimConfig, Topology
 from .encoding import SpikeEvents, merge_events, poisson_events, spike_probability
+from .kernels import run_lif_window
 from .learning import AdaptivePotentiation, LearningRule, SpikeDrivenRule, mean_trace, trace_at
+from .inhibition import DirectInhibition, InhibitoryPopulation
 from .network import NetworkConstants, NetworkParams, make_inhibition
 from .neurons import NEVER, integrate_, reset_
 from .ops import OpCounts
@@ -33,6 +36,8 @@ from .quant.ranges import MembraneTracker
 
 #: fired rows in a training window above which its current is a sparse product (both sum alike)
 SPARSE_PRODUCT_MIN_ROWS = 1_000
+#: steps per fused-kernel call in compiled inference (blocks are whole multiples: one kernel per run)
+INFERENCE_KERNEL_STEPS = 10
 
 
 class TrainingSimulator:
@@ -198,9 +203,10 @@ class WindowedTrainingSimulator(TrainingSimulator):
     """Training with tinySNN's windowed rule: weights are constant inside an update window.
 
     The X→E current of a whole window is therefore one sparse product (or, for few fired rows,
-    one gather and index_add); the per-step loop is elementwise only, or with
-    ``sim.integrator=closed_form`` one small matmul per spike-free stretch. At each window's end
-    the rule updates the columns of the neurons that spiked in it.
+    one gather and index_add); the per-step loop is elementwise only, with
+    ``sim.integrator=closed_form`` one small matmul per spike-free stretch, with
+    ``sim.integrator=compiled`` one fused kernel per window (tinysnn.kernels). At each window's
+    end the rule updates the columns of the neurons that spiked in it.
     """
 
     def __init__(self, params: NetworkParams, constants: NetworkConstants, rule: AdaptivePotentiation,
@@ -210,6 +216,7 @@ class WindowedTrainingSimulator(TrainingSimulator):
         self.window_rule = rule
         self.window_counts = torch.zeros_like(self.counts)
         self.closed_form = sim.integrator is Integrator.closed_form
+        self.compiled = sim.integrator is Integrator.compiled
         if self.closed_form:
             # L[i, j] = α^(i−j) for j ≤ i, and α^(i+1): u over a stretch of steps from its inputs and start
             k = torch.arange(rule.window_steps, dtype=torch.float64, device=self.u.device)
@@ -232,6 +239,8 @@ class WindowedTrainingSimulator(TrainingSimulator):
             fired_in_window = False
             if self.closed_form:
                 fired_in_window = self._integrate_window(currents, start, stop)
+            elif self.compiled:
+                fired_in_window = self._compiled_window(currents, start)
             else:
                 for step in range(start, stop):
                     spikes = self._excitatory_step(step, currents[step - start])
@@ -283,6 +292,17 @@ class WindowedTrainingSimulator(TrainingSimulator):
         self.inhibition.discard_before(stop)
         return fired
 
+    def _compiled_window(self, currents: torch.Tensor, start: int) -> bool:
+        """Advance the window's steps in one fused kernel; returns whether any neuron fired."""
+        exc, inhibition = self.c.exc, self.inhibition
+        if start == 0:  # a presentation starts with no inhibition on its way
+            self.arriving = torch.zeros(inhibition.delay, *self.u.shape, device=self.u.device)
+        self.u, self.last_spike, theta, self.window_counts, self.arriving = run_lif_window(
+            self.u, self.last_spike, self.params.theta, self.arriving, currents, torch.tensor(float(start), device=self.u.device),
+            exc.decay, exc.thresh, exc.reset, exc.refrac_steps, self.c.theta_plus, inhibition.weight)
+        self.params.theta.copy_(theta)
+        return bool(self.window_counts.any())
+
     def _window_current(self, events: SpikeEvents, lo: int, hi: int, start: int, stop: int) -> torch.Tensor:
         """[stop − start, R, N]: Σ of the weight rows of the inputs fired at each step, per replica."""
         replicas, n = self.params.replicas, self.c.n_neurons
@@ -324,6 +344,17 @@ class WindowedTrainingSimulator(TrainingSimulator):
         return out
 
 
+@dataclass
+class _BatchState:
+    """The excitatory layer of a batch during inference; ``arriving``: the compiled kernel's inhibition."""
+
+    u: torch.Tensor
+    last_spike: torch.Tensor
+    counts: torch.Tensor
+    inhibition: InhibitoryPopulation | DirectInhibition
+    arriving: torch.Tensor | None = None
+
+
 class InferenceSimulator:
     """Frozen-weight presentations of a batch of images to one network.
 
@@ -350,6 +381,9 @@ class InferenceSimulator:
         self.ops = OpCounts()
         # sparse products of ~10k rows stay cache-resident; larger ones cost up to 5× more per row
         self.rows_per_block = rows_per_block
+        # the fused kernel covers tinySNN's direct inhibition with float32 membranes and no range tracking
+        self.compiled = (sim.integrator is Integrator.compiled and model.topology is Topology.tinysnn
+                         and self.requantize_u is None and tracker is None)
 
     def present(self, images: torch.Tensor, max_rate_hz: float, generator: torch.Generator) -> torch.Tensor:
         """Spike counts [B, N] for ``images`` [B, I] at the given max rate."""
@@ -358,35 +392,53 @@ class InferenceSimulator:
         return self.run(events)
 
     def run(self, events: SpikeEvents) -> torch.Tensor:
-        c, exc = self.c, self.c.exc
-        batch, n = events.streams, c.n_neurons
+        batch, n = events.streams, self.c.n_neurons
         device = self.weights.device
-        u = torch.zeros(batch, n, device=device, dtype=self.state_dtype)
-        last_spike = torch.full((batch, n), NEVER, device=device)
-        counts = torch.zeros(batch, n, device=device)
-        inhibition = make_inhibition(self.model, c, (batch, n), device)
+        layer = _BatchState(u=torch.zeros(batch, n, device=device, dtype=self.state_dtype),
+                            last_spike=torch.full((batch, n), NEVER, device=device),
+                            counts=torch.zeros(batch, n, device=device),
+                            inhibition=make_inhibition(self.model, self.c, (batch, n), device))
         time_block = max(1, self.rows_per_block // batch)
+        if self.compiled:  # whole kernel calls per block: one compiled kernel serves the run
+            time_block = INFERENCE_KERNEL_STEPS * max(1, time_block // INFERENCE_KERNEL_STEPS)
+            layer.arriving = torch.zeros(layer.inhibition.delay, batch, n, device=device)  # type: ignore[union-attr]
         for start in range(0, events.steps, time_block):
             stop = min(start + time_block, events.steps)
             # fixed-point membranes integrate in float64, where weight sums plus inhibition are exact
             currents = self._block_current(events, start, stop).to(self.state_dtype)
-            for step in range(start, stop):
-                current = currents[step - start]
-                inh = inhibition.current(step)
-                if inh is not None:
-                    current.add_(inh)
-                spikes = integrate_(u, current, last_spike, self.threshold, step, exc, requantize=self.requantize_u)
-                if self.tracker is not None:
-                    self.tracker.update(u)
-                reset_(u, last_spike, spikes, step, exc)
-                counts.add_(spikes)
-                if bool(spikes.any()):
-                    inhibition.exc_spiked(step, spikes)
+            (self._advance_compiled if self.compiled else self._advance_steps)(layer, currents, start)
         self.ops.presentations += batch
         self.ops.input_spikes += events.row.numel()
-        self.ops.exc_spikes += int(counts.sum())
-        self.ops.inh_spikes += inhibition.spike_count
-        return counts
+        self.ops.exc_spikes += int(layer.counts.sum())
+        self.ops.inh_spikes += layer.inhibition.spike_count
+        return layer.counts
+
+    def _advance_steps(self, layer: "_BatchState", currents: torch.Tensor, start: int) -> None:
+        """The step path over a block of steps with X→E ``currents`` [steps, B, N] (consumed)."""
+        exc = self.c.exc
+        for step in range(start, start + currents.shape[0]):
+            current = currents[step - start]
+            inh = layer.inhibition.current(step)
+            if inh is not None:
+                current.add_(inh)
+            spikes = integrate_(layer.u, current, layer.last_spike, self.threshold, step, exc,
+                                requantize=self.requantize_u)
+            if self.tracker is not None:
+                self.tracker.update(layer.u)
+            reset_(layer.u, layer.last_spike, spikes, step, exc)
+            layer.counts.add_(spikes)
+            if bool(spikes.any()):
+                layer.inhibition.exc_spiked(step, spikes)
+
+    def _advance_compiled(self, layer: "_BatchState", currents: torch.Tensor, start: int) -> None:
+        """The same block in fused kernels of INFERENCE_KERNEL_STEPS steps (θ frozen: θ_plus = 0)."""
+        exc, device = self.c.exc, currents.device
+        for first in range(0, currents.shape[0], INFERENCE_KERNEL_STEPS):
+            layer.u, layer.last_spike, _, counts, layer.arriving = run_lif_window(
+                layer.u, layer.last_spike, self.threshold, layer.arriving, currents[first:first + INFERENCE_KERNEL_STEPS],
+                torch.tensor(float(start + first), device=device), exc.decay, 0.0, exc.reset, exc.refrac_steps, 0.0,
+                layer.inhibition.weight)  # type: ignore[union-attr]
+            layer.counts.add_(counts)
 
     def _block_current(self, events: SpikeEvents, start: int, stop: int) -> torch.Tensor:
         """X→E current of steps [start, stop) for all images: one sparse product, [stop−start, B, N]."""
