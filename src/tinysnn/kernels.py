@@ -58,10 +58,10 @@ def lif_window(u: torch.Tensor, last_spike: torch.Tensor, theta: torch.Tensor, i
 def compiled_lif_window() -> Callable[..., tuple[torch.Tensor, ...]]:
     """``lif_window`` compiled once per process (inductor; recompiles per window length and stream count).
 
-    The C++ wrapper allocates the kernel's buffers and calls it without going through Python,
-    which halves the cost of a call at 400 neurons.
+    The C++ wrapper calls the kernel without going through Python and memory planning allocates
+    its intermediate buffers as one block: together a third of the cost of a plain call at 400 neurons.
     """
-    return torch.compile(lif_window, fullgraph=True, options={"cpp_wrapper": True})
+    return torch.compile(lif_window, fullgraph=True, options={"cpp_wrapper": True, "memory_planning": True})
 
 
 class CompilerUnavailable(RuntimeError):
