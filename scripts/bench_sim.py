@@ -5,13 +5,14 @@ For each network — the Diehl & Cook baseline (inhibitory population, pair STDP
 (direct inhibition, adaptive potentiation in 25 ms windows), tinySNN with the closed-form
 integrator and tinySNN with x_pre at each neuron's spike (these two: training only; their
 inference is tinySNN's), tinySNN with the compiled integrator (training and inference) — rows give training ms/image at R=1
-(B=1) and per replica at R = 4, 16, 32, and inference ms/image at B = 1, 64, 256, 1000; then one
+(B=1) and per replica at R = 4, 16, 32 (R = 16, 32 also with every core), and inference ms/image at B = 1, 64, 256, 1000; then one
 full MNIST epoch of tinySNN (R=1), extrapolated from a measured 2,000-image run. Each row runs
 in its own process so its peak memory (RSS; CUDA: peak allocated) is its own. Times are medians
 over repeated chunks after a warm-up.
 
     python scripts/bench_sim.py [--neurons 400] [--steps 250] [--networks baseline tinysnn tinysnn_spike]
-                                [--only train|infer|epoch] [--devices cpu cuda]
+                                [--only train|infer|epoch] [--devices cpu cuda] [--replicas 1 4 16 32]
+                                [--wide-replicas 16 32]
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def _setup(args: argparse.Namespace, replicas: int):
 
 def _train_images(args: argparse.Namespace, replicas: int, chunks: list[int]) -> list[float]:
     """Seconds per image per replica of each chunk of ``chunks`` training images (the real protocol)."""
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     model, sim, constants, generators, params, images = _setup(args, replicas)
     rule = build_rule(NETWORKS[args.network][1], model, sim)
     simulator = make_training_simulator(params, constants, rule, model, sim, generators)
@@ -143,10 +144,13 @@ def main() -> None:
     parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"],
                         default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 4, 16, 32], help="training R values")
+    parser.add_argument("--wide-replicas", type=int, nargs="*", default=[16, 32],
+                        help="training R values also timed with every core (threads = cores; same results)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--train-images", type=int, default=100, help="images per timed training chunk (÷ R)")
     parser.add_argument("--infer-images", type=int, default=1000, help="images per timed inference repeat")
     parser.add_argument("--epoch-images", type=int, default=2000, help="measured images for the epoch time")
+    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--network", default="baseline", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
@@ -156,28 +160,33 @@ def main() -> None:
         print(json.dumps(run_case(args.case, args.value, args)))
         return
 
-    cases = [("train", r, f"training, R={r}" + (", B=1" if r == 1 else ""),
+    cores = os.cpu_count() or 1
+    cases = [("train", r, 1, f"training, R={r}" + (", B=1" if r == 1 else ""),
               "ms/image" if r == 1 else "ms/image/replica") for r in args.replicas]
-    cases += [("infer", b, f"inference, B={b}", "ms/image") for b in (1, 64, 256, 1000)]
-    cases += [("epoch", args.epoch_images, f"MNIST epoch from {args.epoch_images} images, R=1", "ms/image")]
+    if cores > 1:
+        cases += [("train", r, cores, f"training, R={r}, {cores} threads", "ms/image/replica")
+                  for r in args.wide_replicas]
+    cases += [("infer", b, cores, f"inference, B={b}", "ms/image") for b in (1, 64, 256, 1000)]
+    cases += [("epoch", args.epoch_images, 1, f"MNIST epoch from {args.epoch_images} images, R=1", "ms/image")]
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(f"tinysnn simulator bench: {args.neurons} excitatory neurons, {args.steps} steps of 1 ms, real MNIST")
     print(f"torch {torch.__version__}, CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores), "
-          f"GPU {gpu}; threads: training 1, inference {os.cpu_count()}; medians of {args.repeats} repeats\n")
+          f"GPU {gpu}; threads: training 1 unless the row says more, inference {cores}; "
+          f"medians of {args.repeats} repeats\n")
     print("| device | network | case | time | unit | peak RSS (MiB) | peak CUDA (MiB) | note |\n"
           "|---|---|---|---:|---|---:|---:|---|")
     passthrough = [f"--neurons={args.neurons}", f"--steps={args.steps}", f"--repeats={args.repeats}",
                    f"--train-images={args.train_images}", f"--infer-images={args.infer_images}"]
     for device in args.devices:
         for network in args.networks:
-            for case, value, label, unit in cases:
+            for case, value, threads, label, unit in cases:
                 # training-only variants have no inference rows; the epoch rows are tinySNN's
                 skip = (args.only and case != args.only) or (network in TRAINING_ONLY and case == "infer") \
                     or (case == "epoch" and not network.startswith("tinysnn"))
                 if skip:
                     continue
                 out = subprocess.run([sys.executable, __file__, f"--network={network}", f"--device={device}",
-                                      f"--case={case}", f"--value={value}", *passthrough],
+                                      f"--case={case}", f"--value={value}", f"--threads={threads}", *passthrough],
                                      check=True, capture_output=True, text=True).stdout
                 result = json.loads(out.strip().splitlines()[-1])
                 cuda = f"{result['peak_cuda_mib']:.0f}" if "peak_cuda_mib" in result else ""
