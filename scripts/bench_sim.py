@@ -2,13 +2,13 @@
 """Simulator speed and memory on real MNIST: prints markdown tables, on CPU and on CUDA when present.
 
 For each network — the Diehl & Cook baseline (inhibitory population, pair STDP), tinySNN
-(direct inhibition, adaptive potentiation in 25 ms windows), tinySNN with the closed-form
-integrator and tinySNN with x_pre at each neuron's spike (these two: training only; their
-inference is tinySNN's), tinySNN with the compiled integrator (training and inference) — rows give training ms/image at R=1
-(B=1) and per replica at R = 4, 16, 32 (R = 16, 32 also with every core), and inference ms/image at B = 1, 64, 256, 1000; then one
-full MNIST epoch of tinySNN (R=1), extrapolated from a measured 2,000-image run. Each row runs
-in its own process so its peak memory (RSS; CUDA: peak allocated) is its own. Times are medians
-over repeated chunks after a warm-up.
+(direct inhibition, adaptive potentiation in 25 ms windows), tinySNN with the compiled
+integrator, and two training-only variants (their inference is tinySNN's): the closed-form
+integrator and x_pre at each neuron's spike — rows give training ms/image at R=1 (B=1) and
+per replica at R = 4, 16, 32 (R = 16, 32 also with every core), and inference ms/image at
+B = 1, 64, 256, 1000; then one full MNIST epoch of tinySNN (R=1), extrapolated from a measured
+2,000-image run. Each row runs in its own process so its peak memory (RSS; CUDA: peak
+allocated) is its own. Times are medians over repeated chunks after a warm-up.
 
     python scripts/bench_sim.py [--neurons 400] [--steps 250] [--networks baseline tinysnn tinysnn_spike]
                                 [--only train|infer|epoch] [--devices cpu cuda] [--replicas 1 4 16 32]
