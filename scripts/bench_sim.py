@@ -104,9 +104,9 @@ def bench_epoch(args: argparse.Namespace, images: int) -> dict:
     and added to the extrapolation of the rest.
     """
     warmup = 10
-    start_seconds, seconds = (t * n for t, n in zip(_train_images(args, 1, [warmup, images]), [warmup, images]))
-    per_image = seconds / images
-    return {"ms": 1000 * per_image, "epoch_minutes": (start_seconds + per_image * (60_000 - warmup)) / 60}
+    warmup_per_image, per_image = _train_images(args, 1, [warmup, images])
+    seconds = warmup_per_image * warmup + per_image * (60_000 - warmup)
+    return {"ms": 1000 * per_image, "epoch_minutes": seconds / 60}
 
 
 def bench_inference(args: argparse.Namespace, batch: int) -> dict:

@@ -31,20 +31,18 @@ def test_eager_window_equals_the_step_path_with_direct_inhibition():
             inhibition.exc_spiked(step, spikes)
     assert counts.sum() > 5 and (counts > 1).any()
 
-    state = (torch.zeros(3, 5), torch.full((3, 5), NEVER), torch.zeros(3, 5), torch.zeros(2, 3, 5))
-    window_counts = []
+    u_w, last_spike_w, theta_w = torch.zeros(3, 5), torch.full((3, 5), NEVER), torch.zeros(3, 5)
+    arriving, window_counts = torch.zeros(2, 3, 5), torch.zeros(3, 5)
     for first in (0, 7):  # windows of 7 and 5 steps
-        window = currents[first:first + 7]
-        *state4, count, arriving_next = kernels.lif_window(
-            *state[:3], state[3], window, torch.tensor(float(first)), c.decay, c.thresh, c.reset,
-            c.refrac_steps, theta_plus, w_inh)
-        state = (*state4, arriving_next)
-        window_counts.append(count)
-    assert torch.equal(state[0], u) and torch.equal(state[1], last_spike) and torch.equal(state[2], theta)
-    assert torch.equal(sum(window_counts), counts)
-    for k, step in enumerate((12, 13)):  # inhibition from the last two steps, still on its way
+        u_w, last_spike_w, theta_w, count, arriving = kernels.lif_window(
+            u_w, last_spike_w, theta_w, arriving, currents[first:first + 7], torch.tensor(float(first)), c.decay,
+            c.thresh, c.reset, c.refrac_steps, theta_plus, w_inh)
+        window_counts += count
+    assert torch.equal(u_w, u) and torch.equal(last_spike_w, last_spike) and torch.equal(theta_w, theta)
+    assert torch.equal(window_counts, counts)
+    for k, step in enumerate((12, 13)):  # inhibition from spikes at steps 10 and 11, still on its way
         expected = inhibition.current(step)
-        assert torch.equal(state[3][k], expected if expected is not None else torch.zeros(3, 5))
+        assert expected is not None and torch.equal(arriving[k], expected)
 
 
 def test_a_missing_compiler_names_the_fix(monkeypatch):
@@ -52,5 +50,8 @@ def test_a_missing_compiler_names_the_fix(monkeypatch):
         raise BackendCompilerFailed(fails, RuntimeError("No working C++ compiler found"), None)
 
     monkeypatch.setattr(kernels, "compiled_lif_window", lambda: fails)
+    c = LIFConstants(decay=0.9, log_decay=-0.105, thresh=1.0, reset=-0.5, refrac_steps=2)
+    state = torch.zeros(1, 4)
     with pytest.raises(kernels.CompilerUnavailable, match="use sim.integrator=step"):
-        kernels.run_lif_window()
+        kernels.run_lif_window(state, state, state, torch.zeros(2, 1, 4), torch.zeros(3, 1, 4), 0, c,
+                               thresh=c.thresh, theta_plus=0.1, w_inh=0.3)

@@ -84,8 +84,9 @@ def test_integer_only_export_reproduces_the_quantized_simulator(tmp_path, roundi
     weights, theta, constants = trained_network()
     p = plan(bits, rounding)
     params = NetworkParams(weights=weights[None].clone(), theta=theta[None].clone())
-    rounding_of(p).replica_weights_(params.weights)
-    rounding_of(p).replica_neurons_(params.theta)
+    training = rounding_of(p)
+    training.replica_weights_(params.weights)
+    training.replica_neurons_(params.theta)
     spikes = events(24)
     simulator = InferenceSimulator(params.weights[0], params.theta[0], constants, model(), SIM, quant=p,
                                    rounding_generator=torch.Generator().manual_seed(5))

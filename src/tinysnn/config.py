@@ -81,7 +81,7 @@ class VRange(str, Enum):
 
 
 class Integrator(str, Enum):
-    """How tinySNN's windowed training kernel advances the membranes."""
+    """How tinySNN's kernels advance the membranes (training windows; ``compiled`` also inference)."""
 
     #: step by step: the reference
     step = "step"

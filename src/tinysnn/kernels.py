@@ -19,6 +19,8 @@ from typing import Callable
 import torch
 from torch._dynamo.exc import BackendCompilerFailed
 
+from .neurons import LIFConstants
+
 #: tensor or one number for every stream (qW grids share them; a [S, 1] tensor also broadcasts)
 Scalar = float | torch.Tensor
 
@@ -68,8 +70,13 @@ class CompilerUnavailable(RuntimeError):
     """torch.compile could not build the kernel (no C++ compiler on CPU, no Triton on CUDA)."""
 
 
-def run_lif_window(*args: object) -> tuple[torch.Tensor, ...]:
-    """``compiled_lif_window()(*args)``, with a clear error when this machine cannot compile it."""
+def run_lif_window(u: torch.Tensor, last_spike: torch.Tensor, theta: torch.Tensor, inhibition: torch.Tensor,
+                   currents: torch.Tensor, first_step: int, c: LIFConstants, *, thresh: Scalar, theta_plus: float,
+                   w_inh: Scalar) -> tuple[torch.Tensor, ...]:
+    """The compiled ``lif_window`` with neuron constants ``c`` (its u_th replaced by ``thresh``), from
+    step ``first_step``; a clear error when this machine cannot compile it."""
+    args = (u, last_spike, theta, inhibition, currents, torch.tensor(float(first_step), device=u.device),
+            c.decay, thresh, c.reset, c.refrac_steps, theta_plus, w_inh)
     try:
         return compiled_lif_window()(*args)
     except BackendCompilerFailed as error:  # e.g. "No working C++ compiler found"

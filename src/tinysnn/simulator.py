@@ -215,9 +215,13 @@ class WindowedTrainingSimulator(TrainingSimulator):
         super().__init__(params, constants, rule, model, sim, generators, quant)  # type: ignore[arg-type]
         self.window_rule = rule
         self.window_counts = torch.zeros_like(self.counts)
-        self.closed_form = sim.integrator is Integrator.closed_form
-        self.compiled = sim.integrator is Integrator.compiled
-        if self.closed_form:
+        #: advances one window's steps and fills window_counts; returns whether any neuron fired
+        self._advance_window = {Integrator.step: self._step_window, Integrator.closed_form: self._integrate_window,
+                                Integrator.compiled: self._compiled_window}[sim.integrator]
+        # the compiled kernel carries the lateral inhibition on its way between windows; none at a start
+        self.no_arriving = (torch.zeros(self.inhibition.delay, *self.u.shape, device=self.u.device)  # type: ignore[union-attr]
+                            if sim.integrator is Integrator.compiled else None)
+        if sim.integrator is Integrator.closed_form:
             # L[i, j] = α^(i−j) for j ≤ i, and α^(i+1): u over a stretch of steps from its inputs and start
             k = torch.arange(rule.window_steps, dtype=torch.float64, device=self.u.device)
             lag = k[:, None] - k[None, :]
@@ -230,23 +234,13 @@ class WindowedTrainingSimulator(TrainingSimulator):
 
     def run(self, events: SpikeEvents) -> torch.Tensor:
         self._start_presentation(events)
+        self.arriving = self.no_arriving
         window = self.window_rule.window_steps
         for start in range(0, events.steps, window):
             stop = min(start + window, events.steps)
             lo, hi = torch.searchsorted(events.time, torch.tensor([start, stop], device=events.time.device)).tolist()
             currents = self._window_current(events, lo, hi, start, stop)
-            self.window_counts.zero_()
-            fired_in_window = False
-            if self.closed_form:
-                fired_in_window = self._integrate_window(currents, start, stop)
-            elif self.compiled:
-                fired_in_window = self._compiled_window(currents, start)
-            else:
-                for step in range(start, stop):
-                    spikes = self._excitatory_step(step, currents[step - start])
-                    if spikes is not None:
-                        self.window_counts.add_(spikes)
-                        fired_in_window = True
+            fired_in_window = self._advance_window(currents, start, stop)
             self.counts.add_(self.window_counts)
             if fired_in_window:
                 replica_idx, neuron_idx = (self.window_counts > 0).nonzero(as_tuple=True)
@@ -255,6 +249,17 @@ class WindowedTrainingSimulator(TrainingSimulator):
                     self._pre_trace(events, lo, hi, start, stop, replica_idx, neuron_idx),
                     self.quant.weights_ if self.quant is not None else None)
         return self._finish_presentation()
+
+    def _step_window(self, currents: torch.Tensor, start: int, stop: int) -> bool:
+        """Advance steps [start, stop) one by one (the reference); returns whether any neuron fired."""
+        self.window_counts.zero_()
+        fired = False
+        for step in range(start, stop):
+            spikes = self._excitatory_step(step, currents[step - start])
+            if spikes is not None:
+                self.window_counts.add_(spikes)
+                fired = True
+        return fired
 
     def _integrate_window(self, currents: torch.Tensor, start: int, stop: int) -> bool:
         """Advance steps [start, stop) in closed form between spikes; returns whether any neuron fired.
@@ -265,6 +270,7 @@ class WindowedTrainingSimulator(TrainingSimulator):
         path, and the next stretch starts after it.
         """
         exc, replicas, n = self.c.exc, self.params.replicas, self.c.n_neurons
+        self.window_counts.zero_()
         fired, a = False, start
         while a < stop:
             steps = stop - a
@@ -292,14 +298,11 @@ class WindowedTrainingSimulator(TrainingSimulator):
         self.inhibition.discard_before(stop)
         return fired
 
-    def _compiled_window(self, currents: torch.Tensor, start: int) -> bool:
+    def _compiled_window(self, currents: torch.Tensor, start: int, stop: int) -> bool:
         """Advance the window's steps in one fused kernel; returns whether any neuron fired."""
-        exc, inhibition = self.c.exc, self.inhibition
-        if start == 0:  # a presentation starts with no inhibition on its way
-            self.arriving = torch.zeros(inhibition.delay, *self.u.shape, device=self.u.device)
         self.u, self.last_spike, theta, self.window_counts, self.arriving = run_lif_window(
-            self.u, self.last_spike, self.params.theta, self.arriving, currents, torch.tensor(float(start), device=self.u.device),
-            exc.decay, exc.thresh, exc.reset, exc.refrac_steps, self.c.theta_plus, inhibition.weight)
+            self.u, self.last_spike, self.params.theta, self.arriving, currents, start, self.c.exc,
+            thresh=self.c.exc.thresh, theta_plus=self.c.theta_plus, w_inh=self.inhibition.weight)  # type: ignore[union-attr]
         self.params.theta.copy_(theta)
         return bool(self.window_counts.any())
 
@@ -432,12 +435,11 @@ class InferenceSimulator:
 
     def _advance_compiled(self, layer: "_BatchState", currents: torch.Tensor, start: int) -> None:
         """The same block in fused kernels of INFERENCE_KERNEL_STEPS steps (θ frozen: θ_plus = 0)."""
-        exc, device = self.c.exc, currents.device
         for first in range(0, currents.shape[0], INFERENCE_KERNEL_STEPS):
+            # V_th = self.threshold + 0 and θ_plus = 0
             layer.u, layer.last_spike, _, counts, layer.arriving = run_lif_window(
                 layer.u, layer.last_spike, self.threshold, layer.arriving, currents[first:first + INFERENCE_KERNEL_STEPS],
-                torch.tensor(float(start + first), device=device), exc.decay, 0.0, exc.reset, exc.refrac_steps, 0.0,
-                layer.inhibition.weight)  # type: ignore[union-attr]
+                start + first, self.c.exc, thresh=0.0, theta_plus=0.0, w_inh=layer.inhibition.weight)  # type: ignore[union-attr]
             layer.counts.add_(counts)
 
     def _block_current(self, events: SpikeEvents, start: int, stop: int) -> torch.Tensor:
