@@ -14,8 +14,10 @@ SWEEPS ?= multirun/paper multirun/paper_itq_grid
 REPORT ?= report
 SELECT ?=
 
+comma := ,
+
 .DEFAULT_GOAL := help
-.PHONY: help setup data run train test test-fast bench sweep report clean
+.PHONY: help setup data run train test test-fast lint bench sweep report clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,8 +40,12 @@ run: setup data ## set up, then train and test a 400-neuron network on 1,000 MNI
 train: setup data ## the paper's case study: one full MNIST epoch, full label and test sets
 	$(PY) -m tinysnn.train run=default $(ARGS)
 
-test: setup data ## all tests, including short trainings on real MNIST
+test: setup data lint ## lint, then all tests, including short trainings on real MNIST
 	$(PY) -m pytest -q
+
+lint: setup ## ruff, and the layers contract (imports flow one way; pyproject.toml [tool.importlinter])
+	$(VENV)/bin/ruff check src tests scripts
+	$(VENV)/bin/lint-imports
 
 test-fast: setup ## unit tests only (no real data)
 	$(PY) -m pytest -q -m "not slow"
@@ -51,7 +57,7 @@ sweep: setup data ## the paper's grid as one --multirun (PRESET=paper_mnist for 
 	$(PY) -m tinysnn.train -m experiment=$(PRESET) hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS) $(ARGS)
 
 report: setup ## CSV, markdown, figures and model selection from finished sweeps (SWEEPS=...)
-	$(PY) -m tinysnn.report $(SWEEPS) --out $(REPORT) $(SELECT)
+	$(PY) -m tinysnn.report "sweeps=[$(subst $(eval) ,$(comma),$(strip $(SWEEPS)))]" out=$(REPORT) $(SELECT)
 
 clean: ## remove run outputs and caches (keeps .venv and data)
 	rm -rf outputs multirun .pytest_cache .hypothesis

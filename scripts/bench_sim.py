@@ -35,10 +35,9 @@ from tinysnn.data import load_dataset
 from tinysnn.data.datasets import default_data_root
 from tinysnn.learning import build_rule
 from tinysnn.network import NetworkConstants, init_params
-from tinysnn.protocol import collect_counts, present_with_retries
+from tinysnn.quant import FP32Quantizer
 from tinysnn.runtime import make_generator, replica_generators
-from tinysnn.simulator import InferenceSimulator, make_training_simulator
-
+from tinysnn.sim import InferenceSimulator, collect_counts, make_training_simulator, train_image
 
 #: the learning settings of conf/learning/*.yaml (the adaptive rule's 25 ms windows included)
 _ADAPTIVE = LearningConfig(rule=Rule.adaptive, nu_post=0.01, n_th=5, update_window_ms=25.0)
@@ -77,14 +76,15 @@ def _train_images(args: argparse.Namespace, replicas: int, chunks: list[int]) ->
     """Seconds per image per replica of each chunk of ``chunks`` training images (the real protocol)."""
     torch.set_num_threads(args.threads)
     model, sim, constants, generators, params, images = _setup(args, replicas)
-    rule = build_rule(NETWORKS[args.network][1], model, sim)
-    simulator = make_training_simulator(params, constants, rule, model, sim, generators)
+    learning = NETWORKS[args.network][1]
+    rule = build_rule(learning, model, sim)
+    simulator = make_training_simulator(params, constants, rule, sim, generators, FP32Quantizer())
     times, index = [], 0
     for chunk in chunks:
         _sync(params.weights.device)
         start = time.perf_counter()
         for _ in range(chunk):
-            present_with_retries(simulator, params, images[index].expand(replicas, -1), constants, model, sim)
+            train_image(simulator, images[index].expand(replicas, -1), learning.nu_post)
             index += 1
         _sync(params.weights.device)
         times.append((time.perf_counter() - start) / chunk / replicas)
@@ -112,7 +112,7 @@ def bench_epoch(args: argparse.Namespace, images: int) -> dict:
 def bench_inference(args: argparse.Namespace, batch: int) -> dict:
     torch.set_num_threads(os.cpu_count() or 1)
     model, sim, constants, _, params, images = _setup(args, 1)
-    simulator = InferenceSimulator(params.weights[0], params.theta[0], constants, model, sim)
+    simulator = InferenceSimulator(params.weights[0], params.theta[0], constants, sim)
     generator = make_generator(1, params.weights.device)
     n = max(batch, args.infer_images // batch * batch)
     times = []

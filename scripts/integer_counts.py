@@ -25,7 +25,8 @@ def main(run_dirs: list[str]) -> None:
     images = test.images.reshape(len(test), -1)
     for run_dir in map(Path, run_dirs):
         export = load_export(run_dir / "export.pt")
-        events = poisson_events(spike_probability(images, 63.75, 1.0), export["steps"], torch.Generator().manual_seed(1))
+        probability = spike_probability(images, 63.75, 1.0)
+        events = poisson_events(probability, export["steps"], torch.Generator().manual_seed(1))
         counts = integer_counts(export, events, rounding_generator=torch.Generator().manual_seed(2))
         torch.save(counts, run_dir / "integer_counts.pt")
         print(f"{run_dir}: {int(counts.sum())} spikes")

@@ -19,7 +19,7 @@ common=("experiment=$preset" run=default "run.n_label=$n_label" run.progress=fal
         "quant.reference=$ref" hydra/launcher=joblib "hydra.launcher.n_jobs=$jobs")
 all_roundings='quant.grid_roundings=[truncate,nearest,stochastic]'
 
-"$py" -m tinysnn.ranges "$ref"
+"$py" -m tinysnn.ranges "runs=[$ref]"
 
 sweep() {  # sweep <name> <overrides...>
   if (( ${#steps[@]} )) && [[ ! " ${steps[*]} " == *" $1 "* ]]; then return; fi

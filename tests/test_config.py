@@ -4,8 +4,21 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from tinysnn.config import (ConfigError, Integrator, LearningConfig, ModelConfig, QuantConfig, QuantTarget, Rule,
-                            Scheme, SimConfig, Topology, TrainConfig, register_configs, validate)
+from tinysnn.config import (
+    ConfigError,
+    Integrator,
+    LearningConfig,
+    ModelConfig,
+    QuantConfig,
+    QuantTarget,
+    Rule,
+    Scheme,
+    SimConfig,
+    Topology,
+    TrainConfig,
+    register_configs,
+    validate,
+)
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = {group.name: sorted(p.stem for p in group.glob("*.yaml")) for group in CONF.iterdir() if group.is_dir()}
@@ -43,7 +56,8 @@ def test_quant_groups_fill_one_typed_node(scheme, precision, bits, rounding, tar
     config = validate(compose_with(f"scheme={scheme}", f"precision={precision}", f"rounding={rounding}",
                                    f"target={target}", "quant.reference=outputs/fp32"))
     quant = config.quant
-    assert (quant.scheme.value, quant.bits, quant.rounding.value, quant.target.value) == (scheme, bits, rounding, target)
+    chosen = (quant.scheme.value, quant.bits, quant.rounding.value, quant.target.value)
+    assert chosen == (scheme, bits, rounding, target)
     assert quant.active == (bits is not None)
 
 

@@ -1,7 +1,13 @@
 import torch
 
-from tinysnn.evaluation import (UNASSIGNED, Scores, assign_labels, confusion_matrix, predict_all_activity,
-                                predict_proportion)
+from tinysnn.evaluation import (
+    UNASSIGNED,
+    Scores,
+    assign_labels,
+    confusion_matrix,
+    predict_all_activity,
+    predict_proportion,
+)
 
 
 def test_assignment_is_class_of_highest_mean_response():

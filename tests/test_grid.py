@@ -1,4 +1,4 @@
-"""ITQ grids as one simulation: replicas with different precisions and roundings (tinysnn.quant.replicas)."""
+"""ITQ grids as one simulation: replicas with different precisions and roundings (tinysnn.quant.quantizer)."""
 
 import pytest
 import torch
@@ -6,28 +6,25 @@ import torch
 from tinysnn.config import ConfigError, LearningConfig, QuantConfig, QuantTarget, Rule, Scheme, Topology
 from tinysnn.learning import build_rule
 from tinysnn.network import NetworkConstants, NetworkParams, init_params
-from tinysnn.protocol import present_with_retries
-from tinysnn.quant import Rounding
-from tinysnn.quant.replicas import ReplicaPlans
+from tinysnn.quant import FixedPointQuantizer, Rounding
 from tinysnn.quant.rounding import quantize
 from tinysnn.runtime import replica_generators
-from tinysnn.simulator import make_training_simulator
+from tinysnn.sim import make_training_simulator, train_image
 
-from .test_quant_sim import N_INPUTS, SIM, model, plan
+from .test_quant_sim import N_INPUTS, SIM, model, spec
 
 CPU = torch.device("cpu")
 VARIANTS = [(8, Rounding.stochastic), (6, Rounding.nearest), (4, Rounding.truncate), (4, Rounding.stochastic)]
 
 
-def _train(plans, generators, m, learning, images) -> NetworkParams:
+def _train(quant, generators, m, learning, images) -> NetworkParams:
     params = init_params(m, generators, CPU)
-    plans.replica_weights_(params.weights)
-    if plans.quantizes_neurons:
-        plans.replica_neurons_(params.theta)
-    constants = NetworkConstants.build(m, SIM)
-    simulator = make_training_simulator(params, constants, build_rule(learning, m, SIM), m, SIM, generators, plans)
+    quant.store_weights_(params.weights)
+    quant.store_theta_(params.theta)  # qWN only
+    network = NetworkConstants.build(m, SIM)
+    simulator = make_training_simulator(params, network, build_rule(learning, m, SIM), SIM, generators, quant)
     for image in images:
-        present_with_retries(simulator, params, image.expand(params.replicas, -1), constants, m, SIM)
+        train_image(simulator, image.expand(params.replicas, -1), learning.nu_post)
     return params
 
 
@@ -40,15 +37,16 @@ def test_grid_replicas_equal_their_separate_runs(target, topology, rule):
     learning = LearningConfig(rule=rule, nu_post=0.05, nu_pre=0.01, update_window_ms=20.0)
     images = (torch.rand(4, 1, N_INPUTS, generator=torch.Generator().manual_seed(2)) * 255).to(torch.uint8)
     seeds = 2
-    variants = [plan(bits, rounding, target, seed=100, replicas=seeds) for bits, rounding in VARIANTS]
-    together = _train(ReplicaPlans.side_by_side(variants),
-                      [g for _ in variants for g in replica_generators(7, seeds, CPU)], m, learning, images)
+    # variant v's seeds s are replicas v·seeds + s, rounding with the generator of seed 100 + s
+    variants = [spec(bits, rounding, target) for bits, rounding in VARIANTS]
+    grid = FixedPointQuantizer([variant for variant in variants for _ in range(seeds)],
+                               [g for _ in variants for g in replica_generators(100, seeds, CPU)])
+    together = _train(grid, [g for _ in variants for g in replica_generators(7, seeds, CPU)], m, learning, images)
     assert not torch.equal(together.weights[0], together.weights[seeds])  # the variants do differ
     for v, (bits, rounding) in enumerate(VARIANTS):
         for s in range(seeds):
-            alone_plan = plan(bits, rounding, target, seed=100 + s)
-            alone = _train(ReplicaPlans.side_by_side([alone_plan]), replica_generators(7 + s, 1, CPU), m, learning,
-                           images)
+            alone_quant = FixedPointQuantizer([spec(bits, rounding, target)], replica_generators(100 + s, 1, CPU))
+            alone = _train(alone_quant, replica_generators(7 + s, 1, CPU), m, learning, images)
             r = v * seeds + s
             assert torch.equal(together.weights[r], alone.weights[0]), (bits, rounding, s)
             assert torch.equal(together.theta[r], alone.theta[0]), (bits, rounding, s)
@@ -59,32 +57,38 @@ def test_grid_replicas_equal_their_separate_runs(target, topology, rule):
     [(6, Rounding.stochastic), (6, Rounding.stochastic)],  # one shared format: plain numbers
     [(4, Rounding.truncate)],
 ])
-def test_replica_rounding_equals_quantize_row_by_row(variants):
-    """Each replica's row rounds like ``quantize`` with that replica's format, mode and generator."""
-    plans = ReplicaPlans.side_by_side([plan(bits, rounding, QuantTarget.wn, seed=3 + k)
-                                       for k, (bits, rounding) in enumerate(variants)])
+@pytest.mark.parametrize("store", ["store_membrane_", "store_theta_"])
+def test_replica_rounding_equals_quantize_row_by_row(variants, store):
+    """Each replica's row of u or θ rounds like ``quantize`` with that replica's format, mode and generator."""
+    specs = [spec(bits, rounding, QuantTarget.wn) for bits, rounding in variants]
+    quant = FixedPointQuantizer(specs, [torch.Generator().manual_seed(3 + k) for k in range(len(variants))])
     x = torch.linspace(-50, 60, 12 * len(variants), dtype=torch.float64).view(len(variants), 12)
-    reference = [quantize(x[r], p.neuron_format, p.rounding, torch.Generator().manual_seed(3 + r))
-                 for r, p in enumerate(plans.plans)]
-    rounded = plans.replica_neurons_(x.clone())
+    reference = [quantize(x[r], s.neuron_format, s.rounding, torch.Generator().manual_seed(3 + r))
+                 for r, s in enumerate(specs)]
+    rounded = x.clone()
+    getattr(quant, store)(rounded)
     for r in range(len(variants)):
         assert torch.equal(rounded[r], reference[r])
 
 
 def test_replica_constants_differ_only_where_the_grids_do():
-    m = model()
-    plans = ReplicaPlans.side_by_side([plan(16, Rounding.nearest), plan(4, Rounding.nearest)])
-    constants = plans.constants(NetworkConstants.build(m, SIM))
-    assert isinstance(constants.exc.thresh, torch.Tensor) and constants.exc.thresh.shape == (2, 1)
-    expected = [p.constants(NetworkConstants.build(m, SIM)).exc.thresh for p in plans.plans]
-    assert constants.exc.thresh.flatten().tolist() == expected
-    same = ReplicaPlans.side_by_side([plan(16, Rounding.nearest), plan(16, Rounding.stochastic)])
-    assert same.constants(NetworkConstants.build(m, SIM)).exc.thresh == expected[0]
+    network = NetworkConstants.build(model(), SIM)
+    specs = [spec(16, Rounding.nearest), spec(4, Rounding.nearest)]
+    device = FixedPointQuantizer(specs, replica_generators(0, 2, CPU)).device_constants(network)
+    expected = [s.device_constants(network) for s in specs]
+    for name in ("u_th", "w_inh"):
+        value = getattr(device, name)
+        assert isinstance(value, torch.Tensor) and value.shape == (2, 1)
+        assert value.flatten().tolist() == [getattr(d, name) for d in expected]
+    same = FixedPointQuantizer([spec(16, Rounding.nearest), spec(16, Rounding.stochastic)],
+                               replica_generators(0, 2, CPU)).device_constants(network)
+    assert same.u_th == expected[0].u_th and same.w_inh == expected[0].w_inh
 
 
 def test_mixed_targets_in_one_simulation_are_refused():
     with pytest.raises(ValueError, match="qWN"):
-        ReplicaPlans.side_by_side([plan(8, Rounding.nearest, QuantTarget.w), plan(8, Rounding.nearest)])
+        FixedPointQuantizer([spec(8, Rounding.nearest, QuantTarget.w), spec(8, Rounding.nearest)],
+                            replica_generators(0, 2, CPU))
 
 
 def test_grid_config_variants_and_errors():

@@ -1,34 +1,38 @@
-"""The fused LIF window (tinysnn.kernels) on small synthetic tensors, without compiling it."""
+"""The fused LIF window (tinysnn.sim.lif_window) on small synthetic tensors, without compiling it."""
 
 import pytest
 import torch
 from torch._dynamo.exc import BackendCompilerFailed
 
-from tinysnn import kernels
+from tinysnn.config import Topology
 from tinysnn.inhibition import DirectInhibition
-from tinysnn.neurons import NEVER, LIFConstants, lif_step_
+from tinysnn.network import DeviceConstants, NetworkConstants
+from tinysnn.neurons import NEVER, LIFConstants
+from tinysnn.quant import FP32Quantizer
+from tinysnn.sim import lif_window as kernels
+from tinysnn.sim.layer import ExcitatoryLayer
 
 
 def test_eager_window_equals_the_step_path_with_direct_inhibition():
     """lif_window without compilation: the same u, last spikes, θ, counts and pending inhibition as
-    lif_step_ with DirectInhibition, step by step, across two consecutive windows."""
+    the reference step (ExcitatoryLayer.step_ with DirectInhibition), step by step, across two
+    consecutive windows."""
     c = LIFConstants(decay=0.9, log_decay=-0.105, thresh=1.0, reset=-0.5, refrac_steps=2)
     g = torch.Generator().manual_seed(0)
     currents = torch.rand(12, 3, 5, generator=g) * 0.9
     theta_plus, w_inh = 0.25, 0.3
 
-    u, last_spike, theta = torch.zeros(3, 5), torch.full((3, 5), NEVER), torch.zeros(3, 5)
-    inhibition, counts = DirectInhibition(w_inh, delay=2), torch.zeros(3, 5)
+    network = NetworkConstants(topology=Topology.tinysnn, exc=c, inh=c, theta_plus=theta_plus,
+                               theta_decay_per_step_log=0.0, n_inputs=4, n_neurons=5, w_exc_inh=0.0, w_inh=w_inh,
+                               lateral_delay_steps=2, weight_norm_total=1.0)
+    layer = ExcitatoryLayer(DeviceConstants.fp32(network), 3, FP32Quantizer(), torch.device("cpu"))
+    assert isinstance(layer.inhibition, DirectInhibition)
+    theta = torch.zeros(3, 5)
     for step in range(12):
-        current = currents[step].clone()
-        arriving = inhibition.current(step)
-        if arriving is not None:
-            current.add_(arriving)
-        spikes = lif_step_(u, current, last_spike, theta + c.thresh, step, c)
-        theta.add_(spikes, alpha=theta_plus)
-        counts.add_(spikes)
-        if spikes.any():
-            inhibition.exc_spiked(step, spikes)
+        spikes = layer.step_(currents[step].clone(), step, theta + c.thresh)
+        if spikes is not None:
+            theta.add_(spikes, alpha=theta_plus)
+    u, last_spike, counts, inhibition = layer.u, layer.last_spike, layer.counts, layer.inhibition
     assert counts.sum() > 5 and (counts > 1).any()
 
     u_w, last_spike_w, theta_w = torch.zeros(3, 5), torch.full((3, 5), NEVER), torch.zeros(3, 5)

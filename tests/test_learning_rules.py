@@ -3,20 +3,34 @@
 import math
 
 import pytest
-
 import torch
 
 from tinysnn.config import LearningConfig, LIFConfig, ModelConfig, PreTrace, Rule, SimConfig, Topology
 from tinysnn.encoding import SpikeEvents
 from tinysnn.inhibition import DirectInhibition
-from tinysnn.learning import SLSTDP, AdaptivePotentiation, build_rule, mean_trace, trace_at
+from tinysnn.learning import SLSTDP, AdaptivePotentiation, EtaSchedule, build_rule, mean_trace, trace_at
 from tinysnn.network import NetworkConstants, NetworkParams, init_params
+from tinysnn.quant import FP32Quantizer, Quantizer
 from tinysnn.runtime import replica_generators
-from tinysnn.simulator import WindowedTrainingSimulator, make_training_simulator
+from tinysnn.sim import WindowedTrainingSimulator, make_training_simulator
 
 
 def adaptive(**kw) -> AdaptivePotentiation:
     return AdaptivePotentiation.build(LearningConfig(rule=Rule.adaptive, **kw), ModelConfig(), SimConfig())
+
+
+def update_(rule: AdaptivePotentiation, weights: torch.Tensor, window_counts: torch.Tensor, pre_trace: torch.Tensor,
+            eta: float, quant: Quantizer | None = None) -> None:
+    """A window's update as the windowed simulator applies it: weights [R, I, N]; window_counts [R, N];
+    pre_trace x_pre [R, I]; the columns of neurons that spiked move with k·η_post of their replica,
+    and ``quant`` stores them."""
+    replica_idx, neuron_idx = (window_counts > 0).nonzero(as_tuple=True)
+    k = rule.potentiation_factor(window_counts)
+    cols = weights[replica_idx, :, neuron_idx]
+    rule.post_update_(cols, pre_trace[replica_idx], (k[replica_idx] * eta)[:, None])
+    if quant is not None:
+        quant.store_slices_(cols, replica_idx)
+    weights[replica_idx, :, neuron_idx] = cols
 
 
 def test_potentiation_factor_is_ceil_of_max_count_over_n_th():
@@ -27,20 +41,20 @@ def test_potentiation_factor_is_ceil_of_max_count_over_n_th():
 
 
 def test_only_neurons_that_spiked_move_with_soft_bound():
-    rule = adaptive(n_th=2, nu_post=0.1)
+    rule = adaptive(n_th=2)
     weights = torch.tensor([[[0.5, 0.5], [0.9, 0.2], [0.0, 0.3]]])  # [R=1, I=3, N=2]
     counts = torch.tensor([[3.0, 0.0]])  # neuron 0 spiked 3× → k = ceil(3/2) = 2
     x_pre = torch.tensor([[1.0, 0.5, 0.0]])
-    rule.update_(weights, counts, x_pre)
+    update_(rule, weights, counts, x_pre, eta=0.1)
     # Δw = k·η·x_pre·(w_max − w) = 0.2·x·(1 − w): 0.5 + 0.2·1·0.5, 0.9 + 0.2·0.5·0.1, 0 + 0
     assert torch.allclose(weights[0, :, 0], torch.tensor([0.6, 0.91, 0.0]))
     assert torch.equal(weights[0, :, 1], torch.tensor([0.5, 0.2, 0.3]))  # did not spike
 
 
 def test_update_never_passes_w_max():
-    rule = adaptive(n_th=1, nu_post=0.5)
+    rule = adaptive(n_th=1)
     weights = torch.full((1, 4, 1), 0.9)
-    rule.update_(weights, torch.tensor([[40.0]]), torch.ones(1, 4))  # k = 40, k·η = 20
+    update_(rule, weights, torch.tensor([[40.0]]), torch.ones(1, 4), eta=0.5)  # k = 40, k·η = 20
     assert torch.all(weights <= 1.0)
 
 
@@ -66,10 +80,10 @@ def test_sl_stdp_sign_follows_trace_target():
     rule = SLSTDP.build(LearningConfig(rule=Rule.sl_stdp, nu_post=0.1, nu_depression=0.2, x_tar=0.4),
                         ModelConfig(), SimConfig())
     cols = torch.tensor([[0.5, 0.5, 0.5]])
-    rule.post_spike_update_(cols, torch.tensor([[1.0, 0.4, 0.0]]))
+    rule.post_update_(cols, torch.tensor([[1.0, 0.4, 0.0]]), 0.1)  # η_p = η_post = 0.1
     # +0.1·0.6·0.5 = +0.03; no change at the target; −0.2·0.4·0.5 = −0.04
     assert torch.allclose(cols, torch.tensor([[0.53, 0.5, 0.46]]))
-    assert not rule.has_pre_update
+    assert rule.post_decay is None  # no presynaptic-spike updates
 
 
 def test_build_rule_maps_config_to_rule():
@@ -82,7 +96,7 @@ def _windowed(model: ModelConfig, sim: SimConfig, learning: LearningConfig, weig
     constants = NetworkConstants.build(model, sim)
     params = NetworkParams(weights=weights[None].clone(), theta=torch.zeros(1, model.n_neurons))
     rule = build_rule(learning, model, sim)
-    return make_training_simulator(params, constants, rule, model, sim, [torch.Generator()]), params
+    return make_training_simulator(params, constants, rule, sim, [torch.Generator()], FP32Quantizer()), params
 
 
 def test_windowed_kernel_updates_once_per_window_from_its_own_counts():
@@ -97,7 +111,7 @@ def test_windowed_kernel_updates_once_per_window_from_its_own_counts():
     # input 0 fires at steps 0 and 3 (neuron 0 fires twice), input 1 at step 12 (neuron 1 fires once)
     events = SpikeEvents(time=torch.tensor([0, 3, 12]), stream=torch.zeros(3, dtype=torch.long),
                          row=torch.tensor([0, 0, 1]), steps=20, streams=1)
-    counts = simulator.run(events)
+    counts = simulator.run(events, learning.nu_post)
     assert counts.tolist() == [[2.0, 1.0]]
     d = math.exp(-1 / 20)
     # window 1 ends at step 9: k = ceil(2/1) = 2, x_pre = (d^6, 0): only neuron 0 moves
@@ -114,23 +128,19 @@ def test_tinysnn_model_holds_no_inhibitory_population_state():
     gens = replica_generators(0, 1, torch.device("cpu"))
     params = init_params(model, gens, torch.device("cpu"))
     simulator = make_training_simulator(params, NetworkConstants.build(model, sim),
-                                        build_rule(LearningConfig(rule=Rule.adaptive), model, sim), model, sim, gens)
-    assert isinstance(simulator.inhibition, DirectInhibition)
-    assert not [v for v in vars(simulator.inhibition).values() if isinstance(v, torch.Tensor)]
+                                        build_rule(LearningConfig(rule=Rule.adaptive), model, sim), sim, gens,
+                                        FP32Quantizer())
+    assert isinstance(simulator.layer.inhibition, DirectInhibition)
+    assert not [v for v in vars(simulator.layer.inhibition).values() if isinstance(v, torch.Tensor)]
     assert set(vars(params)) == {"weights", "theta"}
 
 
 def test_adaptive_eta_anneals_geometrically():
-    rule = AdaptivePotentiation.build(LearningConfig(rule=Rule.adaptive, nu_post=0.01, nu_post_final=0.0025),
-                                      ModelConfig(), SimConfig())
-    rates = []
-    for fraction in (0.0, 0.5, 1.0):
-        rule.set_progress(fraction)
-        rates.append(rule.rate)
+    schedule = EtaSchedule.build(LearningConfig(rule=Rule.adaptive, nu_post=0.01, nu_post_final=0.0025))
+    rates = [schedule.at(fraction) for fraction in (0.0, 0.5, 1.0)]
     assert rates == pytest.approx([0.01, 0.005, 0.0025])
-    constant = AdaptivePotentiation.build(LearningConfig(rule=Rule.adaptive, nu_post=0.01), ModelConfig(), SimConfig())
-    constant.set_progress(0.9)
-    assert constant.rate == 0.01
+    constant = EtaSchedule.build(LearningConfig(rule=Rule.adaptive, nu_post=0.01))
+    assert constant.at(0.9) == 0.01
 
 
 @pytest.mark.parametrize("pre_trace", [PreTrace.last, PreTrace.spike])
@@ -145,7 +155,7 @@ def test_spike_trace_pairs_each_neuron_with_the_inputs_before_its_spike(pre_trac
     # neuron 0 fires at 0 and 3 (input 0); input 2 fires at 5, after it; neuron 1 fires at 12 (input 1)
     events = SpikeEvents(time=torch.tensor([0, 3, 5, 12]), stream=torch.zeros(4, dtype=torch.long),
                          row=torch.tensor([0, 0, 2, 1]), steps=20, streams=1)
-    assert simulator.run(events).tolist() == [[2.0, 1.0]]
+    assert simulator.run(events, learning.nu_post).tolist() == [[2.0, 1.0]]
     d = math.exp(-1 / 20)
     w = params.weights[0]
     if pre_trace is PreTrace.spike:

@@ -3,7 +3,15 @@ import math
 import torch
 
 from tinysnn.config import LIFConfig
-from tinysnn.neurons import NEVER, LIFConstants, lif_step_
+from tinysnn.neurons import NEVER, LIFConstants, integrate_, reset_
+
+
+def lif_step_(u, current, last_spike, threshold, step, c) -> torch.Tensor:
+    """One step as a simulator takes it: integrate, compare with the threshold, reset; the spikes."""
+    integrate_(u, current, last_spike, step, c)
+    spikes = u >= threshold
+    reset_(u, last_spike, spikes, step, c)
+    return spikes
 
 
 def constants(**kw) -> LIFConstants:

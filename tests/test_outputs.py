@@ -5,7 +5,7 @@ import torch
 
 from tinysnn.checkpoint import load_checkpoint, save_checkpoint
 from tinysnn.plotting import receptive_fields_grid
-from tinysnn.results import atomic_write, read_json, write_json
+from tinysnn.results import RecordError, atomic_write, read_json, write_json
 
 
 def test_json_round_trip_leaves_no_temp_files(tmp_path):
@@ -38,10 +38,10 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
 
 
 def test_missing_or_foreign_checkpoint_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.pt"):
+    with pytest.raises(RecordError, match="nope.pt"):
         load_checkpoint(tmp_path / "nope.pt")
     torch.save({"something": 1}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a tinysnn checkpoint"):
+    with pytest.raises(RecordError, match="not a tinysnn checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
 
 

@@ -136,3 +136,53 @@ def test_codes_round_trip_in_smallest_dtype():
     assert FixedPoint(8, 8, False).storage_dtype() == torch.uint8
     assert torch.equal(fmt.values(codes), x)
     assert math.isclose(fmt.step, 1 / 16)
+
+
+@pytest.mark.parametrize("bits", range(2, 25))
+@pytest.mark.parametrize("signed", [False, True])
+def test_every_accepted_width_rounds_saturates_and_codes_exactly(bits, signed):
+    """Widths up to 24 bits (float32 weights carry 24 significant bits): on-grid values stay put in
+    every mode, half-steps go up under nearest, values past the range saturate to its ends, and
+    the integer codes are the values' exact multiples of ε."""
+    fmt = FixedPoint.for_range(0.99, bits, signed)
+    top = fmt.max_code
+    codes = torch.tensor(sorted({fmt.min_code, fmt.min_code + 1, -1 if signed else 0, 0, 1, 2, 3, top // 2,
+                                 top // 2 + 1, top - 2, top - 1, top}), dtype=torch.float64)
+    on_grid = (codes * fmt.step).float()
+    assert torch.equal(on_grid.double() / fmt.step, codes)  # representable in float32
+    for rounding in Rounding:
+        assert torch.equal(q(on_grid.tolist(), fmt, rounding), on_grid), rounding
+    half_up = ((codes[:-1] + 0.5) * fmt.step).float()
+    if bits < 24:  # at 24 bits code + ½ needs 25 significant bits: it is not a float32
+        assert torch.equal(quantize(half_up, fmt, Rounding.nearest), (codes[1:] * fmt.step).float())
+        assert torch.equal(quantize(half_up, fmt, Rounding.truncate), on_grid[:-1])
+    beyond = torch.tensor([fmt.max_value * 4 + 1, fmt.min_value * 4 - 1], dtype=torch.float32)
+    for rounding in Rounding:
+        ends = q(beyond.tolist(), fmt, rounding)
+        assert ends.tolist() == [fmt.max_value, fmt.min_value], rounding
+    exported = fmt.codes(on_grid.double())
+    assert exported.dtype == torch.int64 and torch.equal(exported, codes.long())
+    assert torch.equal(exported.to(fmt.storage_dtype()).long(), codes.long())
+
+
+def test_widths_above_24_bits_are_refused_by_the_config():
+    from tinysnn.config import ConfigError, QuantConfig, Scheme
+
+    with pytest.raises(ConfigError, match="24"):
+        QuantConfig(scheme=Scheme.ptq, bits=32, reference="ref").check()
+    with pytest.raises(ConfigError, match="24"):
+        QuantConfig(scheme=Scheme.itq, grid_bits=[8, 32], reference="ref").check()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_stochastic_rounding_is_unbiased_and_keeps_grid_values(dtype):
+    """E[SR(x)] = x at 16 bits within a few standard errors over 4M draws, and no on-grid value moves."""
+    fmt = FixedPoint.for_range(0.99, 16, False)  # UQ0.16, weight-like
+    g = torch.Generator().manual_seed(3)
+    x = (torch.rand(4_000_000, generator=g, dtype=torch.float64) * 0.99).to(dtype)
+    error = (quantize(x, fmt, Rounding.stochastic, g).double() - x.double()) / fmt.step
+    # each error is U-like in (−1, 1) with variance ≤ 1/4
+    standard_error = float(error.std()) / math.sqrt(error.numel())
+    assert abs(float(error.mean())) < 4 * standard_error
+    grid = (torch.randint(0, fmt.max_code + 1, (1_000_000,), generator=g).double() * fmt.step).to(dtype)
+    assert torch.equal(quantize(grid, fmt, Rounding.stochastic, g), grid)

@@ -1,23 +1,32 @@
-"""Quantization wired into the simulators: plans, ITQ, PTQ, export and the integer-only evaluation."""
+"""Quantization wired into the simulators: specs, quantizers, ITQ, PTQ, export and the integer-only evaluation."""
 
 import pytest
 import torch
 
-from tinysnn.config import (ConfigError, LearningConfig, ModelConfig, QuantConfig, QuantTarget, Rule, Scheme,
-                            SimConfig, Topology, VRange)
+from tinysnn.config import (
+    ConfigError,
+    LearningConfig,
+    ModelConfig,
+    QuantConfig,
+    QuantTarget,
+    Rule,
+    Scheme,
+    SimConfig,
+    Topology,
+    VRange,
+)
 from tinysnn.encoding import poisson_events, spike_probability
 from tinysnn.evaluation import assign_labels, predict_all_activity
 from tinysnn.learning import build_rule
-from tinysnn.network import NetworkConstants, NetworkParams, end_presentation_, init_params
-from tinysnn.protocol import present_with_retries
-from tinysnn.quant import FixedPoint, Rounding
+from tinysnn.network import NetworkConstants, NetworkParams, init_params
+from tinysnn.quant import FixedPoint, FixedPointQuantizer, QuantSpec, Rounding
 from tinysnn.quant.export import export_model, load_export
 from tinysnn.quant.integer import integer_counts
-from tinysnn.quant.plan import QuantPlan
-from tinysnn.quant.replicas import ReplicaPlans
-from tinysnn.quant.ranges import Interval, MembraneTracker, Ranges
+from tinysnn.quant.observe import Interval, MembraneTracker, Ranges
 from tinysnn.runtime import replica_generators
-from tinysnn.simulator import InferenceSimulator, make_training_simulator
+from tinysnn.sim import InferenceSimulator, make_training_simulator, train_image
+
+from .test_learning_rules import update_
 
 N_INPUTS, N_NEURONS = 64, 12
 SIM = SimConfig(presentation_ms=80, max_rate_hz=200.0, retry_rate_step_hz=100.0)
@@ -30,16 +39,16 @@ def model(topology=Topology.tinysnn) -> ModelConfig:
                        theta_plus_mv=0.3, w_lateral_mv=25.0, w_inh_exc_mv=25.0)
 
 
-def plan(bits: int, rounding: Rounding, target: QuantTarget = QuantTarget.wn, seed: int = 0, replicas: int = 1,
-         v_range: VRange = VRange.spiking) -> QuantPlan:
+def spec(bits: int, rounding: Rounding, target: QuantTarget = QuantTarget.wn,
+         v_range: VRange = VRange.spiking) -> QuantSpec:
     quant = QuantConfig(scheme=Scheme.itq, bits=bits, rounding=rounding, target=target, reference="unused",
                         v_range=v_range)
-    return QuantPlan.build(quant, RANGES, replica_generators(seed, replicas, torch.device("cpu")))
+    return QuantSpec.build(quant, RANGES)
 
 
-def rounding_of(p: QuantPlan) -> ReplicaPlans:
-    """How the training kernels round with ``p``: one replica per generator of the plan."""
-    return ReplicaPlans.side_by_side([p])
+def quantizer(s: QuantSpec, seed: int = 0, replicas: int = 1) -> FixedPointQuantizer:
+    """``replicas`` replicas of ``s``, rounding with the generators of seeds seed, seed + 1, …"""
+    return FixedPointQuantizer([s] * replicas, replica_generators(seed, replicas, torch.device("cpu")))
 
 
 def trained_network(topology=Topology.tinysnn):
@@ -61,39 +70,39 @@ def on_grid(x: torch.Tensor, fmt: FixedPoint) -> bool:
     return bool(torch.equal(scaled, scaled.round())) and bool((x >= fmt.min_value).all() & (x <= fmt.max_value).all())
 
 
-def test_plan_formats_come_from_the_ranges():
-    p8 = plan(8, Rounding.nearest)
-    assert p8.weight_format.name == "UQ0.8"
-    assert p8.neuron_format is not None and p8.neuron_format.name == "Q6.1"  # max(40, 33) needs 6 integer bits
-    assert plan(8, Rounding.nearest, v_range=VRange.observed).neuron_format.name == "Q10.-3"  # |−900| < 2^10
-    assert plan(8, Rounding.nearest, target=QuantTarget.w).neuron_format is None
+def test_spec_formats_come_from_the_ranges():
+    s8 = spec(8, Rounding.nearest)
+    assert s8.weight_format.name == "UQ0.8"
+    assert s8.neuron_format is not None and s8.neuron_format.name == "Q6.1"  # max(40, 33) needs 6 integer bits
+    assert spec(8, Rounding.nearest, v_range=VRange.observed).neuron_format.name == "Q10.-3"  # |−900| < 2^10
+    assert spec(8, Rounding.nearest, target=QuantTarget.w).neuron_format is None
 
 
 def test_device_constants_lie_on_the_grid():
-    p = plan(6, Rounding.truncate)  # Q6.-1: step 2
-    _, _, constants = trained_network()
-    device = p.constants(constants)
-    assert device.exc.thresh == 14.0 and device.exc.reset == 0.0  # u_th = 13 → nearest even, ties up
-    assert device.exc.decay * 2**16 == round(constants.exc.decay * 2**16)
-    assert p.model(model()).w_lateral_mv == 26.0
+    s = spec(6, Rounding.truncate)  # Q6.-1: step 2
+    _, _, network = trained_network()
+    device = s.device_constants(network)
+    assert device.u_th == 14.0 and device.exc.reset == 0.0  # u_th = 13 → nearest even, ties up
+    assert device.exc.decay * 2**16 == round(network.exc.decay * 2**16)
+    assert device.w_inh == 26.0  # w_lateral = 25 → nearest even, ties up
 
 
 @pytest.mark.parametrize("rounding", list(Rounding))
 @pytest.mark.parametrize("bits", [6, 8, 16])
 def test_integer_only_export_reproduces_the_quantized_simulator(tmp_path, rounding, bits):
-    weights, theta, constants = trained_network()
-    p = plan(bits, rounding)
+    weights, theta, network = trained_network()
+    s = spec(bits, rounding)
     params = NetworkParams(weights=weights[None].clone(), theta=theta[None].clone())
-    training = rounding_of(p)
-    training.replica_weights_(params.weights)
-    training.replica_neurons_(params.theta)
+    training = quantizer(s)
+    training.store_weights_(params.weights)
+    training.store_theta_(params.theta)
     spikes = events(24)
-    simulator = InferenceSimulator(params.weights[0], params.theta[0], constants, model(), SIM, quant=p,
-                                   rounding_generator=torch.Generator().manual_seed(5))
+    simulator = InferenceSimulator(params.weights[0], params.theta[0], network, SIM,
+                                   quant=FixedPointQuantizer([s], [torch.Generator().manual_seed(5)]))
     counts = simulator.run(spikes)
     assert counts.sum() > 20  # the network is active, so the comparison means something
     assignment = assign_labels(counts, torch.arange(24) % 10)
-    export_model(tmp_path / "export.pt", params, p, constants, model(), SIM, assignment.labels[None])
+    export_model(tmp_path / "export.pt", params, s, network, SIM.steps, assignment.labels[None])
     exported = load_export(tmp_path / "export.pt")
     assert exported["weights"].dtype == (torch.uint8 if bits <= 8 else torch.uint16)
     integer = integer_counts(exported, spikes, rounding_generator=torch.Generator().manual_seed(5))
@@ -105,21 +114,21 @@ def test_integer_only_export_reproduces_the_quantized_simulator(tmp_path, roundi
 
 
 def test_integer_evaluation_refuses_what_it_cannot_run(tmp_path):
-    weights, theta, constants = trained_network()
+    weights, theta, network = trained_network()
     params = NetworkParams(weights=weights[None].clone(), theta=theta[None].clone())
-    p = plan(8, Rounding.nearest, target=QuantTarget.w)
-    export_model(tmp_path / "w.pt", params, p, constants, model(), SIM, torch.zeros(1, N_NEURONS, dtype=torch.long))
+    s = spec(8, Rounding.nearest, target=QuantTarget.w)
+    export_model(tmp_path / "w.pt", params, s, network, SIM.steps, torch.zeros(1, N_NEURONS, dtype=torch.long))
     with pytest.raises(ValueError, match="qWN"):
         integer_counts(load_export(tmp_path / "w.pt"), events(2))
 
 
 def test_wide_fixed_point_behaves_like_fp32():
-    weights, theta, constants = trained_network()
-    wide = QuantPlan(FixedPoint(32, 24, False), FixedPoint(32, 20, True), Rounding.nearest, 30, [])
+    weights, theta, network = trained_network()
+    wide = QuantSpec(FixedPoint(32, 24, False), FixedPoint(32, 20, True), Rounding.nearest, 30)
     spikes = events(32)
-    fp32 = InferenceSimulator(weights, theta, constants, model(), SIM).run(spikes)
-    fixed = InferenceSimulator(weights, theta, constants, model(), SIM, quant=wide,
-                               rounding_generator=torch.Generator()).run(spikes)
+    fp32 = InferenceSimulator(weights, theta, network, SIM).run(spikes)
+    fixed = InferenceSimulator(weights, theta, network, SIM,
+                               quant=FixedPointQuantizer([wide], [torch.Generator()])).run(spikes)
     assert fp32.sum() > 50
     assert (fixed - fp32).abs().sum() <= 0.01 * fp32.sum()
 
@@ -129,22 +138,22 @@ def test_wide_fixed_point_behaves_like_fp32():
                                       LearningConfig(nu_pre=0.01, nu_post=0.05)], ids=["adaptive", "pair"])
 def test_itq_keeps_parameters_on_the_grid(target, learning):
     m = model(Topology.tinysnn if learning.rule is Rule.adaptive else Topology.diehl_cook)
-    p = plan(8, Rounding.stochastic, target=target)
+    s = spec(8, Rounding.stochastic, target=target)
     generators = replica_generators(0, 1, torch.device("cpu"))
     params = init_params(m, generators, torch.device("cpu"))
-    training = rounding_of(p)
-    training.replica_weights_(params.weights)
-    constants = NetworkConstants.build(m, SIM)
-    simulator = make_training_simulator(params, constants, build_rule(learning, m, SIM), m, SIM, generators, training)
+    training = quantizer(s)
+    training.store_weights_(params.weights)
+    network = NetworkConstants.build(m, SIM)
+    simulator = make_training_simulator(params, network, build_rule(learning, m, SIM), SIM, generators, training)
     image = (torch.rand(1, N_INPUTS, generator=torch.Generator().manual_seed(2)) * 255).to(torch.uint8)
     before = params.weights.clone()
     for _ in range(3):
-        present_with_retries(simulator, params, image, constants, m, SIM)
+        train_image(simulator, image, learning.nu_post)
     assert not torch.equal(before, params.weights)
-    assert on_grid(params.weights, p.weight_format)
+    assert on_grid(params.weights, s.weight_format)
     if target is QuantTarget.wn:
-        assert params.theta.sum() > 0 and on_grid(params.theta, p.neuron_format)
-        assert on_grid(simulator.u, p.neuron_format)
+        assert params.theta.sum() > 0 and on_grid(params.theta, s.neuron_format)
+        assert on_grid(simulator.layer.u, s.neuron_format)
 
 
 def test_stochastic_rounding_lets_sub_lsb_updates_survive():
@@ -158,9 +167,9 @@ def test_stochastic_rounding_lets_sub_lsb_updates_survive():
     pre = torch.full((1, N_INPUTS), 1.0)
     results = {}
     for rounding in (Rounding.nearest, Rounding.stochastic):
-        weights, p = start.clone(), plan(8, rounding)
+        weights, quant = start.clone(), quantizer(spec(8, rounding))
         for _ in range(200):
-            rule.update_(weights, counts, pre, rounding_of(p).weights_)
+            update_(rule, weights, counts, pre, learning.nu_post, quant)
         results[rounding] = weights
     assert torch.equal(results[Rounding.nearest], start)  # 0.0005 per update < ε/2 = 0.002
     exact = 0.5 * (1 - 1e-3) ** 200  # distance to w_max after 200 soft-bounded steps
@@ -176,13 +185,13 @@ def test_stochastic_itq_replicas_equal_separate_runs():
 
     def train(seed: int, replicas: int) -> NetworkParams:
         generators = replica_generators(seed, replicas, torch.device("cpu"))
-        p = rounding_of(plan(8, Rounding.stochastic, seed=seed + 100, replicas=replicas))
+        quant = quantizer(spec(8, Rounding.stochastic), seed=seed + 100, replicas=replicas)
         params = init_params(m, generators, torch.device("cpu"))
-        p.replica_weights_(params.weights)
-        constants = NetworkConstants.build(m, SIM)
-        simulator = make_training_simulator(params, constants, build_rule(learning, m, SIM), m, SIM, generators, p)
+        quant.store_weights_(params.weights)
+        network = NetworkConstants.build(m, SIM)
+        simulator = make_training_simulator(params, network, build_rule(learning, m, SIM), SIM, generators, quant)
         for _ in range(3):
-            present_with_retries(simulator, params, image.expand(replicas, -1), constants, m, SIM)
+            train_image(simulator, image.expand(replicas, -1), learning.nu_post)
         return params
 
     together = train(4, 2)
@@ -193,11 +202,15 @@ def test_stochastic_itq_replicas_equal_separate_runs():
 
 def test_end_presentation_requantizes_normalised_weights():
     m = model()
-    p = plan(6, Rounding.truncate, target=QuantTarget.wn)
-    params = init_params(m, replica_generators(0, 1, torch.device("cpu")), torch.device("cpu"))
+    s = spec(6, Rounding.truncate, target=QuantTarget.wn)
+    generators = replica_generators(0, 1, torch.device("cpu"))
+    params = init_params(m, generators, torch.device("cpu"))
     params.theta.fill_(10.3)
-    end_presentation_(params, SIM.steps, NetworkConstants.build(m, SIM), m, rounding_of(p))
-    assert on_grid(params.weights, p.weight_format) and on_grid(params.theta, p.neuron_format)
+    assert not on_grid(params.weights, s.weight_format) and not on_grid(params.theta, s.neuron_format)
+    rule = build_rule(LearningConfig(rule=Rule.adaptive), m, SIM)
+    simulator = make_training_simulator(params, NetworkConstants.build(m, SIM), rule, SIM, generators, quantizer(s))
+    simulator.end_presentation()  # θ decays and weights are renormalised, then stored on the grid
+    assert on_grid(params.weights, s.weight_format) and on_grid(params.theta, s.neuron_format)
 
 
 def test_membrane_tracker_and_ranges_round_trip():

@@ -2,13 +2,17 @@
 
 import csv
 import json
+import subprocess
+import sys
 
 import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
 
-from tinysnn.config import ConfigError
+from tinysnn.config import ConfigError, SelectionConfig, register_configs
+from tinysnn.record import Candidate, load_candidates
 from tinysnn.report import write_report
-from tinysnn.select import (Candidate, SelectionConfig, choose, load_candidates, main, pareto_front, parse_args,
-                            ranked, reward, violations)
+from tinysnn.selection import choose, pareto_front, ranked, reward, violations
 
 
 def cand(name: str, accuracy: float, memory_norm: float, bits: int | None = 8, inference_uj: float | None = 10.0,
@@ -56,17 +60,25 @@ def test_pareto_front_keeps_only_undominated_models():
     assert pareto_front([cand("x", 0.5, 0.5, inference_uj=None)], lambda c: c.inference_uj) == []
 
 
-def test_overrides_are_parsed_and_checked(tmp_path):
-    folders, config = parse_args([str(tmp_path), "selection.mu=0.3", "selection.max_memory_kb=100"])
-    assert folders == [tmp_path] and config.mu == 0.3 and config.max_memory_kb == 100
+def _compose(*overrides: str):
+    register_configs()
+    with initialize_config_module("tinysnn.conf", version_base="1.3"):
+        return OmegaConf.to_object(compose("select", overrides=list(overrides)))
+
+
+def test_overrides_are_composed_and_checked(tmp_path):
+    config = _compose(f"sweeps=[{tmp_path}]", "selection.mu=0.3", "selection.max_memory_kb=100")
+    assert config.sweeps == [str(tmp_path)] and config.selection.mu == 0.3 and config.selection.max_memory_kb == 100
     with pytest.raises(ConfigError, match="selection.mu"):
-        parse_args([str(tmp_path), "selection.mu=-1"])
-    with pytest.raises(ConfigError, match="unknown override"):
-        parse_args([str(tmp_path), "mu=1"])
-    with pytest.raises(ConfigError, match="invalid selection override"):
-        parse_args([str(tmp_path), "selection.nonsense=1"])
-    with pytest.raises(ConfigError, match="at least one sweep folder"):
-        parse_args(["selection.mu=1"])
+        _compose(f"sweeps=[{tmp_path}]", "selection.mu=-1")
+    with pytest.raises(ConfigError, match="sweeps"):
+        _compose("selection.mu=1")
+    with pytest.raises(Exception, match="nonsense"):
+        _compose(f"sweeps=[{tmp_path}]", "selection.nonsense=1")
+
+
+def _command(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def _metrics(accuracy: float, bits: int | None, target: str = "w", dataset: str = "mnist") -> dict:
@@ -78,13 +90,14 @@ def _metrics(accuracy: float, bits: int | None, target: str = "w", dataset: str 
             "energy_pj_per_image": {"train": None, "inference": {"total": 1e6 * (bits or 32)}}}
 
 
-def test_select_cli_and_report_from_run_folders(tmp_path, capsys):
+def test_select_cli_and_report_from_run_folders(tmp_path):
     for name, m in {"a": _metrics(0.9, None), "b": _metrics(0.88, 8), "c": _metrics(0.5, 4, "wn"),
                     "d": _metrics(0.7, 8, dataset="fashion_mnist")}.items():
         (tmp_path / "sweep" / name).mkdir(parents=True)
         (tmp_path / "sweep" / name / "metrics.json").write_text(json.dumps(m))
-    assert main([str(tmp_path / "sweep"), "selection.mu=0.1"]) == 0
-    printed = capsys.readouterr().out
+    selected = _command("tinysnn.selection", f"sweeps=[{tmp_path / 'sweep'}]", "selection.mu=0.1", cwd=tmp_path)
+    assert selected.returncode == 0, selected.stderr
+    printed = selected.stdout
     assert "## mnist: 3 models" in printed and "**Chosen:** tinysnn PTQ 8-bit qW nearest" in printed
     assert "| 0.5 |" in printed  # the μ sweep
 
@@ -95,4 +108,14 @@ def test_select_cli_and_report_from_run_folders(tmp_path, capsys):
     summary = (tmp_path / "report" / "summary.md").read_text()
     assert "## fashion_mnist" in summary and "| 8 | qW | 7.8 | 8.00 | 4.00× | 4.00× |" in summary
     assert [p.name for p in written] == ["runs.csv", "summary.md"]
-    assert main([str(tmp_path / "missing")]) == 2
+    missing = _command("tinysnn.selection", f"sweeps=[{tmp_path / 'missing'}]", cwd=tmp_path)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report", "sweep"]  # no Hydra output folders left behind
+
+
+def test_a_damaged_record_is_named(tmp_path):
+    (tmp_path / "sweep" / "a").mkdir(parents=True)
+    (tmp_path / "sweep" / "a" / "metrics.json").write_text('{"dataset": "mni')
+    damaged = _command("tinysnn.report", f"sweeps=[{tmp_path / 'sweep'}]", f"out={tmp_path / 'r'}")
+    assert damaged.returncode == 2 and "metrics.json is not valid JSON" in damaged.stderr
+    assert "Traceback" not in damaged.stderr

@@ -6,10 +6,10 @@ import torch
 from tinysnn.config import Integrator, LearningConfig, ModelConfig, PreTrace, Rule, SimConfig, Topology
 from tinysnn.encoding import SpikeEvents, poisson_events, spike_probability
 from tinysnn.learning import PairSTDP, build_rule
-from tinysnn.network import NetworkConstants, init_params
-from tinysnn.protocol import present_with_retries
+from tinysnn.network import NetworkConstants, NetworkParams, init_params
+from tinysnn.quant import FP32Quantizer
 from tinysnn.runtime import replica_generators
-from tinysnn.simulator import InferenceSimulator, TrainingSimulator, make_training_simulator
+from tinysnn.sim import InferenceSimulator, TrainingSimulator, make_training_simulator, train_image
 
 N_INPUTS, N_NEURONS = 16, 6
 
@@ -37,13 +37,13 @@ def train(seed: int, replicas: int, data: torch.Tensor, topology: Topology = Top
           learning: str = "pair_stdp", integrator: Integrator = Integrator.step):
     model = small_model(topology)
     sim = SimConfig(presentation_ms=60, max_rate_hz=200.0, retry_rate_step_hz=100.0, integrator=integrator)
-    constants = NetworkConstants.build(model, sim)
+    network = NetworkConstants.build(model, sim)
     generators = replica_generators(seed, replicas, torch.device("cpu"))
     params = init_params(model, generators, torch.device("cpu"))
     rule = build_rule(LEARNING[learning], model, sim)
-    simulator = make_training_simulator(params, constants, rule, model, sim, generators)
-    results = [present_with_retries(simulator, params, image.expand(replicas, -1), constants, model, sim)
-               for image in data]
+    simulator = make_training_simulator(params, network, rule, sim, generators, FP32Quantizer())
+    eta = LEARNING[learning].nu_post  # constant η_post
+    results = [train_image(simulator, image.expand(replicas, -1), eta) for image in data]
     return params, torch.stack([counts for counts, _ in results]), [presentations for _, presentations in results]
 
 
@@ -93,21 +93,21 @@ def test_training_kernel_without_learning_matches_inference_kernel():
         probability = spike_probability(images(1, seed=9), 900.0, sim.dt_ms)
         events = poisson_events(probability, sim.steps, torch.Generator().manual_seed(11))
 
-        from tinysnn.network import NetworkParams
         params = NetworkParams(weights=weights[None].clone(), theta=theta[None].clone())
         frozen = PairSTDP.build(LearningConfig(nu_pre=0.0, nu_post=0.0), model, sim)
         no_theta = NetworkConstants(**{**constants.__dict__, "theta_plus": 0.0})
-        trainer = TrainingSimulator(params, no_theta, frozen, model, sim, [torch.Generator()])
-        train_counts = trainer.run(events)
-        infer_counts = InferenceSimulator(weights, theta, constants, model, sim).run(events)
+        trainer = TrainingSimulator(params, no_theta, frozen, sim, [torch.Generator()], FP32Quantizer())
+        train_counts = trainer.run(events, 0.0)
+        infer_counts = InferenceSimulator(weights, theta, constants, sim).run(events)
         assert infer_counts.sum() > 5
         assert torch.equal(train_counts, infer_counts)
         assert torch.equal(params.weights[0], weights)
 
         windowed_params = NetworkParams(weights=weights[None].clone(), theta=theta[None].clone())
         frozen_windowed = build_rule(LearningConfig(rule=Rule.adaptive, nu_post=0.0, update_window_ms=7.0), model, sim)
-        windowed = make_training_simulator(windowed_params, no_theta, frozen_windowed, model, sim, [torch.Generator()])
-        assert torch.equal(windowed.run(events), infer_counts)
+        windowed = make_training_simulator(windowed_params, no_theta, frozen_windowed, sim, [torch.Generator()],
+                                           FP32Quantizer())
+        assert torch.equal(windowed.run(events, 0.0), infer_counts)
 
 
 def test_inference_is_batch_consistent_given_the_same_spikes():
@@ -116,7 +116,7 @@ def test_inference_is_batch_consistent_given_the_same_spikes():
     weights = (torch.randint(0, 16, (N_INPUTS, N_NEURONS), generator=torch.Generator().manual_seed(2)) / 4.0)
     probability = spike_probability(images(4, seed=3), 300.0, sim.dt_ms)
     events = poisson_events(probability, sim.steps, torch.Generator().manual_seed(4))
-    inference = InferenceSimulator(weights, torch.zeros(N_NEURONS), constants, model, sim, rows_per_block=8)
+    inference = InferenceSimulator(weights, torch.zeros(N_NEURONS), constants, sim, rows_per_block=8)
     batched = inference.run(events)
     dense = events.to_dense(N_INPUTS)
     for b in range(4):
@@ -142,13 +142,13 @@ def test_direct_inhibition_reproduces_the_relaying_inhibitory_population():
 def test_op_counts_match_what_happened(topology, learning):
     data = images(6)
     model, sim = small_model(topology), SimConfig(presentation_ms=60, max_rate_hz=200.0, retry_rate_step_hz=100.0)
-    constants = NetworkConstants.build(model, sim)
+    network = NetworkConstants.build(model, sim)
     generators = replica_generators(0, 2, torch.device("cpu"))
     params = init_params(model, generators, torch.device("cpu"))
-    simulator = make_training_simulator(params, constants, build_rule(LEARNING[learning], model, sim), model, sim,
-                                        generators)
+    simulator = make_training_simulator(params, network, build_rule(LEARNING[learning], model, sim), sim,
+                                        generators, FP32Quantizer())
     for image in data:
-        present_with_retries(simulator, params, image.expand(2, -1), constants, model, sim)
+        train_image(simulator, image.expand(2, -1), LEARNING[learning].nu_post)
     ops = simulator.ops
     assert ops.presentations == ops.normalizations >= 2 * len(data)
     assert ops.exc_spikes > 0 and ops.input_spikes > 0
@@ -168,7 +168,7 @@ def test_op_counts_match_what_happened(topology, learning):
 def test_inference_op_counts():
     weights = torch.rand(N_INPUTS, N_NEURONS, generator=torch.Generator().manual_seed(0))
     model, sim = small_model(Topology.tinysnn), SimConfig(presentation_ms=60)
-    inference = InferenceSimulator(weights, torch.zeros(N_NEURONS), NetworkConstants.build(model, sim), model, sim)
+    inference = InferenceSimulator(weights, torch.zeros(N_NEURONS), NetworkConstants.build(model, sim), sim)
     probability = spike_probability(images(5), 200.0, sim.dt_ms)
     events = poisson_events(probability, sim.steps, torch.Generator().manual_seed(1))
     counts = inference.run(events)
@@ -213,7 +213,7 @@ def test_compiled_inference_equals_the_step_path():
     for integrator in (Integrator.step, Integrator.compiled):
         sim = SimConfig(presentation_ms=45, integrator=integrator)  # 4 full kernel calls and a shorter one
         events = poisson_events(probability, sim.steps, torch.Generator().manual_seed(9))
-        inference = InferenceSimulator(weights, theta, NetworkConstants.build(model, sim), model, sim, rows_per_block=100)
+        inference = InferenceSimulator(weights, theta, NetworkConstants.build(model, sim), sim, rows_per_block=100)
         assert inference.compiled is (integrator is Integrator.compiled)
         counts[integrator] = inference.run(events)
     assert counts[Integrator.step].sum() > 20

@@ -5,15 +5,17 @@ import torch
 from tinysnn.config import LearningConfig, ModelConfig, SimConfig
 from tinysnn.learning import PairSTDP, trace_at
 
+LEARNING = LearningConfig(nu_pre=0.1, nu_post=0.5)
+
 
 def rule() -> PairSTDP:
-    return PairSTDP.build(LearningConfig(nu_pre=0.1, nu_post=0.5), ModelConfig(), SimConfig())
+    return PairSTDP.build(LEARNING, ModelConfig(), SimConfig())
 
 
 def test_depression_at_pre_spike_with_floor():
     rows = torch.tensor([[0.5, 0.01, 0.3]])
     post_trace = torch.tensor([[1.0, 0.5, 0.0]])
-    rule().pre_spike_update_(rows, post_trace)
+    rule().pre_update_(rows, post_trace)
     # Δw = −η_pre·x_post: 0.5−0.1, 0.01−0.05 → clamped at w_min 0, unchanged where x_post = 0
     assert torch.allclose(rows, torch.tensor([[0.4, 0.0, 0.3]]))
 
@@ -21,7 +23,7 @@ def test_depression_at_pre_spike_with_floor():
 def test_potentiation_at_post_spike_with_ceiling():
     cols = torch.tensor([[0.2, 0.9, 0.0]])
     pre_trace = torch.tensor([[0.5, 1.0, 0.0]])
-    rule().post_spike_update_(cols, pre_trace)
+    rule().post_update_(cols, pre_trace, LEARNING.nu_post)  # η_post = 0.5
     # Δw = +η_post·x_pre: 0.2+0.25, 0.9+0.5 → clamped at w_max 1
     assert torch.allclose(cols, torch.tensor([[0.45, 1.0, 0.0]]))
 

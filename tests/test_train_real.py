@@ -10,13 +10,14 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from tinysnn import conf
 from tinysnn.checkpoint import load_checkpoint
 from tinysnn.config import register_configs, validate
-from tinysnn.train import run, run_grid
+from tinysnn.pipeline import run, run_grid
 
 from .conftest import requires_mnist
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(conf.__file__).resolve().parent
 pytestmark = [pytest.mark.slow, requires_mnist]
 register_configs()
 
@@ -39,7 +40,7 @@ def test_same_seed_gives_identical_metrics_and_weights(tmp_path):
     overrides = ["model.n_neurons=20", "run.n_train=60", "run.n_label=100", "run.n_test=100", "sim.presentation_ms=100"]
     a = run(config(*overrides), tmp_path / "a")
     b = run(config(*overrides), tmp_path / "b")
-    c = run(config(*overrides, "seed=1"), tmp_path / "c")
+    run(config(*overrides, "seed=1"), tmp_path / "c")
     for key in ("accuracy", "per_replica"):
         assert a[key] == b[key]
     wa, wb, wc = (load_checkpoint(tmp_path / n / "checkpoint.pt")["weights"] for n in "abc")
@@ -121,8 +122,8 @@ def test_ranges_cli_reproduces_the_recorded_ranges(tmp_path):
     metrics = dict(recorded)
     del metrics["ranges"]
     (out / "metrics.json").write_text(json.dumps(metrics))
-    result = subprocess.run([sys.executable, "-m", "tinysnn.ranges", str(out)], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run([sys.executable, "-m", "tinysnn.ranges", f"runs=[{out}]"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "metrics.json").read_text())["ranges"] == recorded["ranges"]
 
@@ -183,19 +184,19 @@ def test_sweep_on_submitit_local_then_select_and_report(tmp_path):
     fp32 = tmp_path / "fp32"
     run(config(*tiny, "run.n_train=50"), fp32)
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "tinysnn.train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
-           *tiny, "run.progress=false", "eval_threads=1", "scheme=ptq", "precision=q8", "target=w,wn",
-           f"quant.reference={fp32}", f"hydra.sweep.dir={sweep}"]
+    cmd = [sys.executable, "-m", "tinysnn.train", "-m", "hydra/launcher=submitit_local",
+           "hydra.launcher.timeout_min=10", *tiny, "run.progress=false", "eval_threads=1", "scheme=ptq",
+           "precision=q8", "target=w,wn", f"quant.reference={fp32}", f"hydra.sweep.dir={sweep}"]
     result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(list(sweep.glob("*/metrics.json"))) == 2
 
-    select = subprocess.run([sys.executable, "-m", "tinysnn.select", str(sweep), "selection.mu=0.5"],
-                            capture_output=True, text=True, timeout=120)
+    select = subprocess.run([sys.executable, "-m", "tinysnn.selection", f"sweeps=[{sweep}]", "selection.mu=0.5"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert select.returncode == 0, select.stderr
     assert "## mnist: 2 models, μ = 0.5" in select.stdout and "**Chosen:** tinysnn PTQ 8-bit" in select.stdout
-    report = subprocess.run([sys.executable, "-m", "tinysnn.report", str(sweep), "--out", str(tmp_path / "report")],
-                            capture_output=True, text=True, timeout=300)
+    report = subprocess.run([sys.executable, "-m", "tinysnn.report", f"sweeps=[{sweep}]", f"out={tmp_path / 'report'}"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stdout + report.stderr
     names = {p.name for p in (tmp_path / "report").iterdir()}
     assert {"runs.csv", "summary.md", "fig6_accuracy.png", "fig7_memory.png", "fig8_energy.png",

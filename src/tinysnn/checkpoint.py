@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from .results import atomic_write
+from .results import RecordError, atomic_write
 
 FORMAT_VERSION = 1
 
@@ -30,8 +30,12 @@ def save_checkpoint(path: str | Path, *, weights: torch.Tensor, theta: torch.Ten
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; train one with `python -m tinysnn.train`")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+        raise RecordError(f"checkpoint {path} does not exist; train one with `python -m tinysnn.train`")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch.load raises RuntimeError, OSError, pickle errors … on damaged files
+        raise RecordError(f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); it is damaged or "
+                          "truncated: re-run the training that wrote it") from None
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path} is not a tinysnn checkpoint of format version {FORMAT_VERSION}")
+        raise RecordError(f"{path} is not a tinysnn checkpoint of format version {FORMAT_VERSION}")
     return payload

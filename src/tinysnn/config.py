@@ -15,8 +15,6 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from .quant.rounding import Rounding
-
 
 class ConfigError(ValueError):
     """A configuration value is impossible; the message names the key and a fix."""
@@ -54,6 +52,14 @@ class PreTrace(str, Enum):
     last = "last"  # the trace at the update step
     mean = "mean"  # the trace averaged over the update window
     spike = "spike"  # each updated neuron's x_pre at its last spike in the window (causal pairing)
+
+
+class Rounding(str, Enum):
+    """How a value is put on a fixed-point grid of step ε (tinysnn.quant.rounding has the equations)."""
+
+    truncate = "truncate"
+    nearest = "nearest"
+    stochastic = "stochastic"
 
 
 class Scheme(str, Enum):
@@ -374,8 +380,88 @@ def to_plain(cfg: TrainConfig) -> dict[str, Any]:
     return container  # type: ignore[return-value]
 
 
+#: μ values of the sweep that shows how the choice moves
+DEFAULT_MUS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
+
+
+@dataclass
+class SelectionConfig:
+    """Model selection (paper Eq. 3) and its constraints."""
+
+    #: μ in R = acc − μ·M_q/M_0
+    mu: float = 0.1
+    #: constraints (null = none): memory footprint, energy per image (µJ), test accuracy (fraction)
+    max_memory_kb: Optional[float] = None
+    max_inference_uj: Optional[float] = None
+    max_training_uj: Optional[float] = None
+    min_accuracy: Optional[float] = None
+    #: all_activity or proportion
+    readout: str = "all_activity"
+    #: the μ values for the sweep table
+    mus: list[float] = field(default_factory=lambda: list(DEFAULT_MUS))
+
+    def __post_init__(self) -> None:
+        _require(self.mu >= 0, "selection.mu", f"must be >= 0, got {self.mu}")
+        _require(all(m >= 0 for m in self.mus), "selection.mus", "every μ must be >= 0")
+        for key in ("max_memory_kb", "max_inference_uj", "max_training_uj"):
+            value = getattr(self, key)
+            _require(value is None or value > 0, f"selection.{key}", f"must be > 0 or null, got {value}")
+        _require(self.min_accuracy is None or 0 <= self.min_accuracy <= 1, "selection.min_accuracy",
+                 f"a fraction in [0, 1], got {self.min_accuracy}")
+        _require(self.readout in ("all_activity", "proportion"), "selection.readout",
+                 f"all_activity or proportion, got {self.readout}")
+
+
+def _require_folders(folders: list[str], key: str, example: str) -> None:
+    _require(bool(folders), key, f"give at least one folder, e.g. {example}")
+
+
+@dataclass
+class SelectConfig:
+    """``python -m tinysnn.selection sweeps=[multirun/paper] selection.mu=0.1``"""
+
+    #: sweep or run folders; every metrics.json under them is a candidate
+    sweeps: list[str] = field(default_factory=list)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+
+    def __post_init__(self) -> None:
+        _require_folders(self.sweeps, "sweeps", "sweeps=[multirun/paper]")
+
+
+@dataclass
+class ReportConfig:
+    """``python -m tinysnn.report sweeps=[multirun/paper] out=report selection.mu=0.1``"""
+
+    sweeps: list[str] = field(default_factory=list)
+    #: folder for runs.csv, summary.md and the figures
+    out: str = "report"
+    #: false: CSV and markdown only
+    figures: bool = True
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+
+    def __post_init__(self) -> None:
+        _require_folders(self.sweeps, "sweeps", "sweeps=[multirun/paper]")
+
+
+@dataclass
+class RangesConfig:
+    """``python -m tinysnn.ranges runs=[outputs/.../<run>]``"""
+
+    #: FP32 run folders (metrics.json + checkpoint.pt)
+    runs: list[str] = field(default_factory=list)
+    #: recompute ranges that are already recorded
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        _require_folders(self.runs, "runs", "runs=[outputs/mnist/tinysnn-adaptive/<time>]")
+
+
 def register_configs() -> None:
-    ConfigStore.instance().store(name="base_config", node=TrainConfig)
+    store = ConfigStore.instance()
+    store.store(name="base_config", node=TrainConfig)
+    store.store(name="select_schema", node=SelectConfig)
+    store.store(name="report_schema", node=ReportConfig)
+    store.store(name="ranges_schema", node=RangesConfig)
 
 
 def steps_for(ms: float, dt_ms: float) -> int:

@@ -31,6 +31,11 @@ class SpikeEvents:
     steps: int
     streams: int
 
+    def bounds(self, start: int, stop: int) -> tuple[int, int]:
+        """The index range [lo, hi) of the events of steps [start, stop)."""
+        lo, hi = torch.searchsorted(self.time, torch.tensor([start, stop], device=self.time.device)).tolist()
+        return lo, hi
+
     def counts_per_step(self) -> list[int]:
         return torch.bincount(self.time, minlength=self.steps).tolist()
 

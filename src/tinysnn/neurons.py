@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -21,9 +20,6 @@ from .config import LIFConfig, steps_for
 
 #: "never spiked" marker for last-spike steps (far enough back to clear any refractory period)
 NEVER = -1.0e9
-
-#: rounds a membrane tensor onto a fixed-point grid in place (quantized neurons), or None
-Requantize = Callable[[torch.Tensor], object] | None
 
 
 @dataclass(frozen=True)
@@ -50,31 +46,20 @@ def refractory(last_spike: torch.Tensor, step: int, c: LIFConstants) -> torch.Te
     return last_spike >= step - c.refrac_steps
 
 
-def integrate_(u: torch.Tensor, current: torch.Tensor, last_spike: torch.Tensor, threshold: torch.Tensor | float,
-               step: int, c: LIFConstants, may_be_refractory: bool = True,
-               requantize: Requantize = None) -> torch.Tensor:
-    """u ← α·u + I in place (I ignored while refractory; ``current`` is consumed); returns s = u ≥ threshold.
+def integrate_(u: torch.Tensor, current: torch.Tensor, last_spike: torch.Tensor, step: int, c: LIFConstants,
+               may_be_refractory: bool = True) -> None:
+    """u ← α·u + I in place, I ignored while refractory (``current`` is consumed).
 
     ``may_be_refractory=False`` skips the refractory mask when the caller knows no neuron
-    spiked within the last refrac_steps steps. ``requantize`` rounds the stored u (fixed point).
+    spiked within the last refrac_steps steps. The caller stores u (a fixed-point device
+    rounds it), then compares it with the threshold and resets the neurons that spiked.
     """
     if may_be_refractory:
         current.masked_fill_(refractory(last_spike, step, c), 0.0)
     u.mul_(c.decay).add_(current)
-    if requantize is not None:
-        requantize(u)
-    return u >= threshold
 
 
 def reset_(u: torch.Tensor, last_spike: torch.Tensor, spikes: torch.Tensor, step: int, c: LIFConstants) -> None:
     """u ← u_reset where the neurons spiked, and remember the step."""
     u.masked_fill_(spikes, c.reset)
     last_spike.masked_fill_(spikes, float(step))
-
-
-def lif_step_(u: torch.Tensor, current: torch.Tensor, last_spike: torch.Tensor, threshold: torch.Tensor | float,
-              step: int, c: LIFConstants, requantize: Requantize = None) -> torch.Tensor:
-    """Advance ``u`` one step in place and return the bool spikes (``current`` is consumed)."""
-    spikes = integrate_(u, current, last_spike, threshold, step, c, requantize=requantize)
-    reset_(u, last_spike, spikes, step, c)
-    return spikes

@@ -1,4 +1,4 @@
-"""``python -m tinysnn.ranges RUN_DIR``: add the range analysis to an FP32 run that lacks it.
+"""``python -m tinysnn.ranges runs=[<run dir>]``: add the range analysis to an FP32 run that lacks it.
 
 FP32 runs record ``ranges`` in metrics.json themselves; this re-creates them for older runs
 by repeating the run's labelling pass (same images, seed and batch) with its checkpoint.
@@ -6,29 +6,29 @@ by repeating the run's labelling pass (same images, seed and batch) with its che
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from pathlib import Path
 
+import hydra
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
+from .app import guarded
 from .checkpoint import load_checkpoint
-from .config import ConfigError, TrainConfig, validate
-from .data import DataFileError, load_dataset
+from .config import ConfigError, RangesConfig, TrainConfig, register_configs, validate
+from .data import load_dataset
 from .data.datasets import default_data_root
 from .network import NetworkConstants
-from .protocol import collect_counts
-from .quant.ranges import MembraneTracker, Ranges, measure_ranges
-from .results import read_json, write_json
+from .quant.observe import MembraneTracker, Ranges, measure_ranges
+from .record import read_record
+from .results import write_json
 from .runtime import EVAL_SEED_OFFSET, make_generator
-from .simulator import InferenceSimulator
+from .sim import InferenceSimulator, collect_counts
 
 
 def analyse(run_dir: Path) -> Ranges:
     """Ranges of the run in ``run_dir`` (its checkpoint over its labelling pass)."""
-    metrics = read_json(run_dir / "metrics.json")
+    metrics = read_record(run_dir / "metrics.json")
     config = validate(OmegaConf.merge(OmegaConf.structured(TrainConfig), metrics["config"]))
     if config.quant.active:
         raise ConfigError(f"{run_dir} is a quantized run; range analysis describes FP32 runs")
@@ -42,31 +42,30 @@ def analyse(run_dir: Path) -> Ranges:
     tracker = MembraneTracker()
     weights, theta = checkpoint["weights"], checkpoint["theta"]
     for r in range(weights.shape[0]):
-        simulator = InferenceSimulator(weights[r], theta[r], constants, config.model, config.sim, tracker=tracker)
+        simulator = InferenceSimulator(weights[r], theta[r], constants, config.sim, observe=tracker.update)
         collect_counts(simulator, images, config.sim, config.run.eval_batch,
                        make_generator(config.seed + EVAL_SEED_OFFSET, torch.device("cpu")))
     return measure_ranges(weights, theta, constants.exc.thresh, tracker)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dirs", nargs="+", type=Path, help="FP32 run folders (metrics.json + checkpoint.pt)")
-    parser.add_argument("--force", action="store_true", help="recompute ranges that are already recorded")
-    args = parser.parse_args(argv)
-    for run_dir in args.run_dirs:
-        try:
-            metrics = read_json(run_dir / "metrics.json")
-            if "ranges" in metrics and not args.force:
-                print(f"{run_dir}: ranges already recorded (use --force to recompute)")
-                continue
-            metrics["ranges"] = analyse(run_dir).to_dict()
-        except (ConfigError, DataFileError, FileNotFoundError, ValueError) as error:
-            print(f"error: {run_dir}: {error}", file=sys.stderr)
-            return 2
+def _add_ranges(cfg: DictConfig) -> None:
+    config: RangesConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    for run_dir in map(Path, config.runs):
+        metrics = read_record(run_dir / "metrics.json")
+        if "ranges" in metrics and not config.force:
+            print(f"{run_dir}: ranges already recorded (ranges=... force=true recomputes them)")
+            continue
+        metrics["ranges"] = analyse(run_dir).to_dict()
         write_json(run_dir / "metrics.json", metrics)
         print(f"{run_dir}: {metrics['ranges']}")
-    return 0
 
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="ranges")
+def main(cfg: DictConfig) -> None:
+    guarded(lambda: _add_ranges(cfg))
+
+
+register_configs()
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -1,11 +1,11 @@
-"""The sweep report: ``python -m tinysnn.report <sweep dir>... --out docs/report``.
+"""The sweep report: ``python -m tinysnn.report sweeps=[<sweep dir>,...] out=docs/report selection.mu=0.1``.
 
 From every finished run under the folders it writes, atomically:
 
 * ``runs.csv`` — one row per run (dataset, model, scheme, precision, rounding, target, training
   images, accuracy, memory, energy per image for training and inference, reward at μ);
 * ``summary.md`` — per dataset: the accuracy grid per scheme, memory and energy savings, and
-  the selection (ranking, Pareto fronts, choice per μ) of ``tinysnn.select``;
+  the selection (ranking, Pareto fronts, choice per μ) of ``tinysnn.selection``;
 * figures like the paper's: ``fig6_accuracy.png`` (accuracy per precision and scheme),
   ``fig7_memory.png`` (memory per precision, qW vs qWN), ``fig8_energy.png`` (energy per image
   for training and inference), ``fig9_reward.png`` (reward against μ, chosen models marked).
@@ -13,17 +13,20 @@ From every finished run under the folders it writes, atomically:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
-from .config import ConfigError
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from .app import guarded
+from .config import ConfigError, ReportConfig, SelectionConfig, register_configs
+from .record import Candidate, load_candidates
 from .results import atomic_write
-from .select import (Candidate, SelectionConfig, choose, load_candidates, parse_args, reward, selection_report)
+from .selection import choose, reward, selection_report
 
 ROUNDINGS = ("truncate", "nearest", "stochastic")
 CSV_FIELDS = ["dataset", "model", "scheme", "bits", "target", "rounding", "train_images", "accuracy",
@@ -66,7 +69,8 @@ def accuracy_tables(candidates: list[Candidate]) -> str:
         widths = sorted({k[3] for k in cells if k[0] == scheme}, reverse=True)
         if not widths:
             continue
-        fp32 = sorted({f"{c.topology} {100 * c.accuracy:.2f}" + (f" ({c.train_images / 1000:g}k)" if scheme == "itq" else "")
+        fp32 = sorted({f"{c.topology} {100 * c.accuracy:.2f}"
+                       + (f" ({c.train_images / 1000:g}k)" if scheme == "itq" else "")
                        for c in candidates if c.bits is None and c.scheme == scheme})
         out += [f"**{scheme.upper()}** (test accuracy %; FP32 {', '.join(fp32) or 'n/a'})", "",
                 "| target | rounding | " + " | ".join(f"{w} bit" for w in widths) + " |",
@@ -165,7 +169,8 @@ def _figures(candidates: list[Candidate], config: SelectionConfig, out: Path) ->
                     accuracy = [cells[(scheme, target, rounding, w)].accuracy * 100
                                 if (scheme, target, rounding, w) in cells else float("nan") for w in widths]
                     if any(a == a for a in accuracy):
-                        ax.plot(range(len(widths)), accuracy, style, marker=marker, label=f"q{target.upper()} {rounding}")
+                        ax.plot(range(len(widths)), accuracy, style, marker=marker,
+                                label=f"q{target.upper()} {rounding}")
             ax.set_xticks(range(len(widths)), [str(w) for w in widths])
             fp32 = [c.accuracy * 100 for c in mine if c.bits is None and c.scheme == scheme]
             if fp32:
@@ -241,24 +246,21 @@ def write_report(candidates: list[Candidate], config: SelectionConfig, out: Path
     return written
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("report"), help="folder for the report (default ./report)")
-    parser.add_argument("--no-figures", action="store_true", help="CSV and markdown only")
-    args, rest = parser.parse_known_args(argv)
-    try:
-        folders, config = parse_args(rest)
-        candidates = load_candidates(folders, config.readout)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+def _report(cfg: DictConfig) -> None:
+    config: ReportConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    candidates = load_candidates([Path(folder) for folder in config.sweeps], config.selection.readout)
     if not candidates:
-        print(f"error: no finished runs under {', '.join(map(str, folders))}", file=sys.stderr)
-        return 2
-    for path in write_report(candidates, config, args.out, figures=not args.no_figures):
+        raise ConfigError(f"no finished runs under {', '.join(config.sweeps)}")
+    for path in write_report(candidates, config.selection, Path(config.out), figures=config.figures):
         print(f"wrote {path}")
-    return 0
 
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="report")
+def main(cfg: DictConfig) -> None:
+    guarded(lambda: _report(cfg))
+
+
+register_configs()
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+class RecordError(ValueError):
+    """A result file (metrics.json, checkpoint, export) that is missing or damaged; the message names it."""
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temp file beside ``path``, then rename it over ``path``."""
     path = Path(path)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from .config import ConfigError
+
 #: offset between a run's seed and its evaluation generator, so evaluation spikes never
 #: share a stream with training
 EVAL_SEED_OFFSET = 1_000_003
+#: offset of the stochastic-rounding generators' seeds from the run seed (apart from spikes' generators)
+ROUNDING_SEED_OFFSET = 7_919
 
 
 def resolve_device(name: str) -> torch.device:
@@ -14,7 +18,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda was asked for but torch sees no CUDA device; use device=auto or device=cpu")
+        raise ConfigError("invalid config `device`: cuda was asked for but torch sees no CUDA device; "
+                          "use device=auto or device=cpu")
     return torch.device(name)
 
 

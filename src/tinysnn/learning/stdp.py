@@ -2,6 +2,8 @@
 
 Traces: x = exp(−(t − t_last)·dt/τ) (set to 1 at a spike, decaying in between).
 
+η_post comes from the run's schedule (tinysnn.learning.schedule).
+
 * ``PairSTDP`` — pair-wise STDP (BindsNET's PostPre, the Diehl & Cook baseline):
   at a presynaptic spike of input i:   Δw_ij = −η_pre · x_post,j
   at a postsynaptic spike of neuron j: Δw_ij = +η_post · x_pre,i
@@ -23,26 +25,26 @@ from ..config import LearningConfig, ModelConfig, SimConfig
 @dataclass(frozen=True)
 class PairSTDP:
     nu_pre: float
-    nu_post: float
     pre_decay_log: float  # −dt/τ_pre
-    post_decay: float  # exp(−dt/τ_post)
+    #: exp(−dt/τ_post): the x_post trace this rule reads at presynaptic spikes
+    post_decay: float
     w_min: float
     w_max: float
-    #: this rule also acts at presynaptic spikes
-    has_pre_update = True
+    #: acts at every spike
+    window_steps = None
 
     @classmethod
     def build(cls, learning: LearningConfig, model: ModelConfig, sim: SimConfig) -> "PairSTDP":
-        return cls(nu_pre=learning.nu_pre, nu_post=learning.nu_post, pre_decay_log=-sim.dt_ms / learning.tau_pre_ms,
+        return cls(nu_pre=learning.nu_pre, pre_decay_log=-sim.dt_ms / learning.tau_pre_ms,
                    post_decay=math.exp(-sim.dt_ms / learning.tau_post_ms), w_min=model.w_min, w_max=model.w_max)
 
-    def pre_spike_update_(self, rows: torch.Tensor, post_trace: torch.Tensor) -> None:
+    def pre_update_(self, rows: torch.Tensor, post_trace: torch.Tensor) -> None:
         """rows [k, N] of inputs that fired; post_trace [k, N]: w ← max(w − η_pre·x_post, w_min)."""
         rows.sub_(post_trace, alpha=self.nu_pre).clamp_(min=self.w_min)
 
-    def post_spike_update_(self, cols: torch.Tensor, pre_trace: torch.Tensor) -> None:
+    def post_update_(self, cols: torch.Tensor, pre_trace: torch.Tensor, eta: float) -> None:
         """cols [k, I] of neurons that fired; pre_trace [k, I]: w ← min(w + η_post·x_pre, w_max)."""
-        cols.add_(pre_trace, alpha=self.nu_post).clamp_(max=self.w_max)
+        cols.add_(pre_trace, alpha=eta).clamp_(max=self.w_max)
 
 
 @dataclass(frozen=True)
@@ -56,26 +58,27 @@ class SLSTDP:
         x_pre ≥ x_tar:  Δw = +η_p · (x_pre − x_tar) · (w_max − w)
         x_pre < x_tar:  Δw = −η_d · (x_tar − x_pre) · (w − w_min)
 
-    with η_p = ``nu_post``, η_d = ``nu_depression``, x_tar = ``x_tar`` (default 0.4, D&C's
-    STDP offset).
+    with η_p = η_post of the run's schedule (``nu_post``), η_d = ``nu_depression``, x_tar = ``x_tar``
+    (default 0.4, D&C's STDP offset).
     """
 
-    nu_post: float
     nu_depression: float
     x_tar: float
     pre_decay_log: float
     w_min: float
     w_max: float
-    has_pre_update = False
+    #: acts at postsynaptic spikes only
+    window_steps = None
+    post_decay = None
 
     @classmethod
     def build(cls, learning: LearningConfig, model: ModelConfig, sim: SimConfig) -> "SLSTDP":
-        return cls(nu_post=learning.nu_post, nu_depression=learning.nu_depression, x_tar=learning.x_tar,
+        return cls(nu_depression=learning.nu_depression, x_tar=learning.x_tar,
                    pre_decay_log=-sim.dt_ms / learning.tau_pre_ms, w_min=model.w_min, w_max=model.w_max)
 
-    def post_spike_update_(self, cols: torch.Tensor, pre_trace: torch.Tensor) -> None:
-        """cols [k, I] of neurons that fired; pre_trace [k, I]."""
+    def post_update_(self, cols: torch.Tensor, pre_trace: torch.Tensor, eta: float) -> None:
+        """cols [k, I] of neurons that fired; pre_trace [k, I]; eta = η_p."""
         gap = pre_trace - self.x_tar
-        potentiation = gap.clamp(min=0).mul_(self.w_max - cols).mul_(self.nu_post)
+        potentiation = gap.clamp(min=0).mul_(self.w_max - cols).mul_(eta)
         depression = gap.clamp(max=0).mul_(cols - self.w_min).mul_(self.nu_depression)
         cols.add_(potentiation).add_(depression).clamp_(self.w_min, self.w_max)

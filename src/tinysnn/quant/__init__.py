@@ -1,6 +1,11 @@
-"""Fixed-point quantization: formats, rounding modes, range analysis and the run's plan."""
+"""Fixed-point quantization: formats, the rounding kernel, range analysis (observe), specs and
+the quantizer the simulators store values through."""
 
+from ..config import Rounding
 from .formats import FixedPoint, FormatError
-from .rounding import Rounding, quantize, quantize_
+from .quantizer import FixedPointQuantizer, FP32Quantizer, Quantizer
+from .rounding import quantize
+from .spec import QuantSpec
 
-__all__ = ["FixedPoint", "FormatError", "Rounding", "quantize", "quantize_"]
+__all__ = ["FP32Quantizer", "FixedPoint", "FixedPointQuantizer", "FormatError", "QuantSpec", "Quantizer", "Rounding",
+           "quantize"]

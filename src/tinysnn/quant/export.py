@@ -20,11 +20,11 @@ from typing import Any
 
 import torch
 
-from ..config import ModelConfig, SimConfig, Topology
 from ..network import NetworkConstants, NetworkParams
 from ..results import atomic_write
 from .formats import FixedPoint
-from .plan import QuantPlan
+from .quantizer import FixedPointQuantizer
+from .spec import QuantSpec
 
 EXPORT_VERSION = 1
 
@@ -33,33 +33,33 @@ def _codes(values: torch.Tensor, fmt: FixedPoint) -> torch.Tensor:
     return fmt.codes(values.detach().cpu().double()).to(fmt.storage_dtype())
 
 
-def export_model(path: str | Path, params: NetworkParams, plan: QuantPlan, constants: NetworkConstants,
-                 model: ModelConfig, sim: SimConfig, assignments: torch.Tensor) -> Path:
-    """Write the quantized parameters of ``params`` as integer codes (atomically)."""
+def export_model(path: str | Path, params: NetworkParams, spec: QuantSpec, network: NetworkConstants, steps: int,
+                 assignments: torch.Tensor) -> Path:
+    """Write the quantized parameters of ``params`` (replicas of one spec) as integer codes (atomically)."""
     payload: dict[str, Any] = {
         "format_version": EXPORT_VERSION,
-        "topology": model.topology.value,
-        "rounding": plan.rounding.value,
-        "steps": sim.steps,
-        "weights": _codes(params.weights, plan.weight_format),
-        "weight_format": asdict(plan.weight_format),
+        "topology": network.topology.value,
+        "rounding": spec.rounding.value,
+        "steps": steps,
+        "weights": _codes(params.weights, spec.weight_format),
+        "weight_format": asdict(spec.weight_format),
         "assignments": assignments.detach().cpu(),
     }
-    if plan.neuron_format is None:
+    if spec.neuron_format is None:
         payload["theta"] = params.theta.detach().cpu()
     else:
-        fmt, device = plan.neuron_format, plan.constants(constants)
-        device_model = plan.model(model)
-        inhibition = device_model.w_lateral_mv if model.topology is Topology.tinysnn else device_model.w_inh_exc_mv
+        fmt, device = spec.neuron_format, spec.device_constants(network)
+        # thresholds as the device holds them (saturated to the format); no rounding draws
+        threshold = FixedPointQuantizer([spec], [torch.Generator()]).threshold(params.theta, device)
         payload.update({
             "neuron_format": asdict(fmt),
-            "v_th": _codes(plan.threshold(params.theta, device), fmt),
+            "v_th": _codes(threshold, fmt),
             "reset": int(round(device.exc.reset / fmt.step)),
-            "inhibition": int(round(inhibition / fmt.step)),
-            "lateral_delay_steps": model.lateral_delay_steps,
+            "inhibition": int(round(float(device.w_inh) / fmt.step)),
+            "lateral_delay_steps": network.lateral_delay_steps,
             "refrac_steps": device.exc.refrac_steps,
-            "decay": int(round(device.exc.decay * 2**plan.decay_frac_bits)),
-            "decay_frac_bits": plan.decay_frac_bits,
+            "decay": int(round(device.exc.decay * 2**spec.decay_frac_bits)),
+            "decay_frac_bits": spec.decay_frac_bits,
         })
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 

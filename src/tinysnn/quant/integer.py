@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
+from ..config import Rounding
 from ..encoding import SpikeEvents
 from .formats import FixedPoint
-from .rounding import Rounding
 
 _U_BITS = 24  # torch.rand float32 carries 24 random bits
 

@@ -1,46 +1,101 @@
-"""Rounding a real value to a fixed-point grid of step ε, then saturating.
+"""Rounding a real value to a fixed-point grid of step ε, then saturating: the one kernel.
 
 * truncate:   floor(x/ε)·ε            (two's-complement truncation, toward −∞)
 * nearest:    floor(x/ε + 1/2)·ε      (round to nearest, ties go up, toward +∞)
 * stochastic: floor(x/ε + U)·ε, U ~ Uniform[0, 1)  — unbiased: E[SR(x)] = x; rounds up
   with probability equal to the distance from the lower grid point, in units of ε.
+
+Every quantizer rounds through ``round_``: one format for the whole tensor, or one per row
+(the replicas of a simulation with different precisions and roundings).
 """
 
 from __future__ import annotations
 
-from enum import Enum
+import dataclasses
+from dataclasses import dataclass
+from types import EllipsisType
+from typing import Iterable, Sequence
 
 import torch
 
+from ..config import Rounding
 from .formats import FixedPoint
 
+#: o in floor(x/ε + o) for the deterministic modes (stochastic rows add U instead)
+_OFFSET = {Rounding.truncate: 0.0, Rounding.nearest: 0.5, Rounding.stochastic: 0.0}
 
-class Rounding(str, Enum):
-    truncate = "truncate"
-    nearest = "nearest"
-    stochastic = "stochastic"
+#: one number for the whole tensor, or a [R, 1, …] tensor with one value per row
+PerRow = float | torch.Tensor
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Where ``round_`` puts values: step ε, offset o, code bounds; numbers, or per-row tensors."""
+
+    inv_step: PerRow
+    step: PerRow
+    offset: PerRow
+    min_code: PerRow
+    max_code: PerRow
+
+    @classmethod
+    def of(cls, fmt: FixedPoint, rounding: Rounding) -> "Grid":
+        return cls(1.0 / fmt.step, fmt.step, _OFFSET[rounding], float(fmt.min_code), float(fmt.max_code))
+
+    @classmethod
+    def per_row(cls, formats: Sequence[FixedPoint], roundings: Sequence[Rounding], dtype: torch.dtype,
+                device: torch.device, ndim: int) -> "Grid":
+        """Row r rounds with ``formats[r]`` and ``roundings[r]``; shaped to broadcast against [R, …] of ``ndim``."""
+        def per_row(values: list[float], as_tensor: bool = False) -> PerRow:
+            if len(set(values)) == 1 and not as_tensor:
+                return values[0]
+            return torch.tensor(values, dtype=dtype, device=device).view((-1,) + (1,) * (ndim - 1))
+
+        # clamp_ takes two numbers or two tensors: the bounds are numbers only when both agree
+        bounds_differ = len({(f.min_code, f.max_code) for f in formats}) > 1
+        return cls(inv_step=per_row([1.0 / f.step for f in formats]), step=per_row([f.step for f in formats]),
+                   offset=per_row([_OFFSET[r] for r in roundings]),
+                   min_code=per_row([float(f.min_code) for f in formats], bounds_differ),
+                   max_code=per_row([float(f.max_code) for f in formats], bounds_differ))
+
+    def rows(self, row_of: torch.Tensor) -> "Grid":
+        """The grid of gathered rows: row k takes row ``row_of[k]``'s parameters."""
+        def pick(value: PerRow) -> PerRow:
+            return value.index_select(0, row_of) if isinstance(value, torch.Tensor) else value
+
+        return Grid(*(pick(getattr(self, f.name)) for f in dataclasses.fields(self)))  # astuple would deep-copy
+
+    def lowest(self) -> PerRow:
+        return self.min_code * self.step
+
+    def highest(self) -> PerRow:
+        return self.max_code * self.step
+
+
+#: where stochastic rounding adds U, and from which generator: an index of the first dim, or ... for all
+Draw = tuple[int | EllipsisType, torch.Generator]
+
+
+def round_(x: torch.Tensor, grid: Grid, draws: Iterable[Draw] = ()) -> torch.Tensor:
+    """Round x onto ``grid`` in place and saturate; returns x.
+
+    ``draws`` lists the parts of x that round stochastically, each with its generator; U is
+    drawn in float32 (24 random bits) whatever x's dtype, so integer kernels can reproduce it
+    exactly as floor(U·2^24). Parts not listed round with the grid's offset.
+    """
+    x.mul_(grid.inv_step)  # ε is a power of two: exact
+    if isinstance(grid.offset, torch.Tensor) or grid.offset:
+        x.add_(grid.offset)
+    for where, generator in draws:
+        part = x[where]
+        part.add_(torch.rand(part.shape, generator=generator, device=x.device, dtype=torch.float32))
+    return x.floor_().clamp_(grid.min_code, grid.max_code).mul_(grid.step)
 
 
 def quantize(x: torch.Tensor, fmt: FixedPoint, rounding: Rounding,
              generator: torch.Generator | None = None) -> torch.Tensor:
     """x rounded onto ``fmt``'s grid and saturated to its range (a new tensor of x's dtype)."""
-    return quantize_(x.clone(), fmt, rounding, generator)
-
-
-def quantize_(x: torch.Tensor, fmt: FixedPoint, rounding: Rounding,
-              generator: torch.Generator | None = None) -> torch.Tensor:
-    """In-place ``quantize``; returns x."""
-    scaled = x.mul_(1.0 / fmt.step)  # ε is a power of two: exact
-    if rounding is Rounding.truncate:
-        scaled = scaled.floor_()
-    elif rounding is Rounding.nearest:
-        scaled = scaled.add_(0.5).floor_()
-    else:
-        if generator is None:
-            raise ValueError("stochastic rounding needs an explicit torch.Generator (for reproducibility)")
-        # U is drawn in float32 (24 random bits) whatever x's dtype, so integer kernels can
-        # reproduce it exactly as floor(U·2^24)
-        noise = torch.rand(scaled.shape, generator=generator, device=scaled.device, dtype=torch.float32)
-        scaled = scaled.add_(noise).floor_()
-    return scaled.clamp_(fmt.min_code, fmt.max_code).mul_(fmt.step)
-
+    if rounding is Rounding.stochastic and generator is None:
+        raise ValueError("stochastic rounding needs an explicit torch.Generator (for reproducibility)")
+    draws: list[Draw] = [(..., generator)] if rounding is Rounding.stochastic else []
+    return round_(x.clone(), Grid.of(fmt, rounding), draws)

@@ -1,6 +1,7 @@
 """tinySNN's excitatory layer over a run of steps as one fused kernel (``sim.integrator=compiled``).
 
-The step path (``neurons.integrate_``/``reset_`` plus ``inhibition.DirectInhibition``) launches
+The reference step (``tinysnn.sim.layer.ExcitatoryLayer.step_``: ``neurons.integrate_``/``reset_``
+plus ``inhibition.DirectInhibition``) launches
 five to ten small tensor operations per step and branches on whether anyone fired; at 400
 neurons each launch costs more than its arithmetic. ``lif_window`` does the same arithmetic
 branch-free, in the same order and dtype, for every step of a window: a neuron that did not
@@ -19,9 +20,9 @@ from typing import Callable
 import torch
 from torch._dynamo.exc import BackendCompilerFailed
 
-from .neurons import LIFConstants
+from ..neurons import LIFConstants
 
-#: tensor or one number for every stream (qW grids share them; a [S, 1] tensor also broadcasts)
+#: one number for every stream, or a [S, 1] tensor (an ITQ grid's replicas on different grids)
 Scalar = float | torch.Tensor
 
 

@@ -15,33 +15,49 @@ from typing import Callable, Sequence
 
 import torch
 
-from .config import ModelConfig, SimConfig
-from .evaluation import assign_labels, predict_all_activity
-from .network import NetworkConstants, NetworkParams, end_presentation_
-from .simulator import InferenceSimulator, TrainingSimulator
+from ..config import SimConfig
+from ..evaluation import assign_labels, predict_all_activity
+from ..learning import EtaSchedule
+from .inference import InferenceSimulator
+from .training import TrainingSimulator
+
+#: presents all streams (None) or only some (a retry): (streams, max rate Hz) → spike counts [S, N]
+Present = Callable[[torch.Tensor | None, float], torch.Tensor]
 
 
-def present_with_retries(simulator: TrainingSimulator, params: NetworkParams, images: torch.Tensor,
-                         constants: NetworkConstants, model: ModelConfig, sim: SimConfig) -> tuple[torch.Tensor, int]:
-    """One training image per replica ([R, I]); returns final spike counts [R, N] and presentations run."""
-    replicas = list(range(params.replicas))
+def present_with_retries(present: Present, sim: SimConfig) -> tuple[torch.Tensor, int]:
+    """Present every stream, then re-present those with fewer than ``min_spikes`` spikes at a rate
+    raised by ``retry_rate_step_hz``, at most ``max_retries`` times; returns the final counts and
+    how many rounds ran."""
     rate = sim.max_rate_hz
-    for attempt in range(sim.max_retries + 1):
-        if len(replicas) == params.replicas:
-            counts = simulator.present(images, rate)
-            end_presentation_(params, sim.steps, constants, model, simulator.quant)
-        else:  # a retry simulates only the replicas that failed
-            part = simulator.restricted(replicas)
-            counts[replicas] = part.present(images[replicas], rate)
-            end_presentation_(part.params, sim.steps, constants, model, part.quant)
-            simulator.write_back(part, replicas)
-        simulator.ops.normalizations += len(replicas)
-        totals = counts.sum(1).tolist()
-        replicas = [r for r in replicas if totals[r] < sim.min_spikes]
-        if not replicas:
-            return counts, attempt + 1
+    counts = present(None, rate)
+    rounds = 1
+    for _ in range(sim.max_retries):
+        failed = (counts.sum(1) < sim.min_spikes).nonzero().squeeze(1)
+        if failed.numel() == 0:
+            break
         rate += sim.retry_rate_step_hz
-    return counts, sim.max_retries + 1
+        counts[failed] = present(failed, rate)
+        rounds += 1
+    return counts, rounds
+
+
+def train_image(simulator: TrainingSimulator, images: torch.Tensor, eta: float) -> tuple[torch.Tensor, int]:
+    """One training image per replica ([R, I]) with η_post ``eta``; returns final spike counts [R, N]
+    and the presentations run. A retry simulates only the replicas that failed."""
+    def present(failed: torch.Tensor | None, rate: float) -> torch.Tensor:
+        if failed is None:
+            counts = simulator.present(images, rate, eta)
+            simulator.end_presentation()
+            return counts
+        replicas = failed.tolist()
+        part = simulator.restricted(replicas)
+        counts = part.present(images[replicas], rate, eta)
+        part.end_presentation()
+        simulator.write_back(part, replicas)
+        return counts
+
+    return present_with_retries(present, simulator.sim)
 
 
 @dataclass
@@ -92,19 +108,19 @@ class RunningAccuracy:
         return accuracy
 
 
-def train_epochs(simulator: TrainingSimulator, params: NetworkParams, images: torch.Tensor, labels: torch.Tensor,
-                 epochs: int, constants: NetworkConstants, model: ModelConfig, sim: SimConfig, monitor_every: int,
+def train_epochs(simulator: TrainingSimulator, images: torch.Tensor, labels: torch.Tensor, epochs: int,
+                 schedule: EtaSchedule, monitor_every: int,
                  on_image: Callable[[TrainingLog], None] | None = None) -> TrainingLog:
     """Train every replica on ``images`` [n, I] in order, ``epochs`` times (labels only for monitoring)."""
-    log = TrainingLog(spikes=torch.zeros(params.replicas, device=images.device))
-    monitor = RunningAccuracy(params.replicas, monitor_every, constants.n_neurons, images.device)
+    replicas = simulator.params.replicas
+    log = TrainingLog(spikes=torch.zeros(replicas, device=images.device))
+    monitor = RunningAccuracy(replicas, monitor_every, simulator.network.n_neurons, images.device)
     start = time.perf_counter()
     total = epochs * images.shape[0]
     for _ in range(epochs):
         for index in range(images.shape[0]):
-            simulator.set_training_progress(log.images / total)
-            batch = images[index].expand(params.replicas, -1)
-            counts, presentations = present_with_retries(simulator, params, batch, constants, model, sim)
+            batch = images[index].expand(replicas, -1)
+            counts, presentations = train_image(simulator, batch, schedule.at(log.images / total))
             log.images += 1
             log.presentations += presentations
             log.spikes.add_(counts.sum(1))
@@ -124,15 +140,12 @@ def collect_counts(simulator: InferenceSimulator, images: torch.Tensor, sim: Sim
     presentations = 0
     for start in range(0, images.shape[0], batch):
         chunk = images[start:start + batch]
-        counts = simulator.present(chunk, sim.max_rate_hz, generator)
-        presentations += chunk.shape[0]
-        rate = sim.max_rate_hz
-        for _ in range(sim.max_retries):
-            failed = (counts.sum(1) < sim.min_spikes).nonzero().squeeze(1)
-            if failed.numel() == 0:
-                break
-            rate += sim.retry_rate_step_hz
-            counts[failed] = simulator.present(chunk[failed], rate, generator)
-            presentations += failed.numel()
-        out.append(counts)
+
+        def present(failed: torch.Tensor | None, rate: float, chunk: torch.Tensor = chunk) -> torch.Tensor:
+            nonlocal presentations
+            shown = chunk if failed is None else chunk[failed]
+            presentations += shown.shape[0]
+            return simulator.present(shown, rate, generator)
+
+        out.append(present_with_retries(present, sim)[0])
     return torch.cat(out), presentations

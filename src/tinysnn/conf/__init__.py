@@ -1,0 +1,1 @@
+"""Hydra configuration groups, shipped inside the package so that an installed tinysnn runs every command."""

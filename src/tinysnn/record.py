@@ -1,0 +1,166 @@
+"""The run record, ``metrics.json``: this module writes its schema and reads it back.
+
+The pipeline builds a record from a run's results (``build_metrics``); selection and the report
+read finished records as ``Candidate``s through ``candidate_of`` and ``load_candidates``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from .config import ConfigError, TrainConfig, to_plain
+from .evaluation import Scores
+from .results import RecordError, read_json
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """A metrics.json as a dict; RecordError naming the file when it is missing or not JSON."""
+    if not path.is_file():
+        raise RecordError(f"{path} does not exist; point at the folder of a finished run")
+    try:
+        record = read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RecordError(f"{path} is not valid JSON ({error}); it was damaged: delete its run folder and re-run it"
+                          ) from None
+    if not isinstance(record, dict):
+        raise RecordError(f"{path} does not hold a run record (a JSON object); delete its run folder and re-run it")
+    return record
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+@dataclass
+class ReplicaResult:
+    """What evaluation found for one replica."""
+
+    seed: int
+    all_activity: Scores
+    proportion: Scores
+    test_spikes_per_image: float
+    unassigned_neurons: int
+
+    def to_dict(self) -> dict[str, Any]:
+        p, a = self.proportion, self.all_activity
+        return {
+            "seed": self.seed,
+            "accuracy": {"all_activity": a.accuracy, "proportion": p.accuracy},
+            "per_class_accuracy": {"all_activity": a.per_class, "proportion": p.per_class},
+            "confusion": {"all_activity": a.confusion, "proportion": p.confusion},
+            "test_spikes_per_image": self.test_spikes_per_image,
+            "unassigned_neurons": self.unassigned_neurons,
+        }
+
+
+def build_metrics(config: TrainConfig, replicas: list[ReplicaResult], *, train: dict[str, Any],
+                  label: dict[str, Any], test: dict[str, Any], quant: dict[str, Any], ops: dict[str, Any],
+                  grid: dict[str, Any] | None, choices: dict[str, Any], overrides: list[str],
+                  device: torch.device) -> dict[str, Any]:
+    """The record of one run (cost and ranges are added by the pipeline)."""
+    def mean(readout: str) -> float:
+        return sum(getattr(r, readout).accuracy for r in replicas) / len(replicas)
+
+    return {
+        "dataset": config.dataset.name.value,
+        "topology": config.model.topology.value,
+        "rule": config.learning.rule.value,
+        "n_neurons": config.model.n_neurons,
+        "replicas": len(replicas),
+        "accuracy": {"all_activity": mean("all_activity"), "proportion": mean("proportion")},
+        "per_replica": [r.to_dict() for r in replicas],
+        "train": train,
+        "label": label,
+        "test": test,
+        "quant": quant,
+        # what the simulations did (all replicas), for the energy model; a grid's training ops
+        # are those of its whole simulation (every variant), so its training energy is their mean
+        "ops": ops,
+        "grid": grid,
+        "choices": choices,
+        "overrides": overrides,
+        "config": to_plain(config),
+        "environment": {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
+                        "threads": torch.get_num_threads(), "machine": platform.machine()},
+    }
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One finished run, reduced to what selection and the report weigh."""
+
+    path: str
+    dataset: str
+    topology: str
+    scheme: str  # none, ptq, itq
+    bits: int | None  # None = FP32
+    target: str
+    rounding: str
+    train_images: int
+    accuracy: float
+    memory_bytes: float
+    memory_norm: float  # M_q / M_0
+    inference_uj: float | None  # per image, operation-count model
+    training_uj: float | None  # per training image; PTQ: its FP32 reference's
+
+    @property
+    def name(self) -> str:
+        trained = f" ({self.train_images / 1000:g}k)" if self.scheme == "itq" else ""
+        if self.bits is None:
+            return f"{self.topology} FP32{trained}"
+        return f"{self.topology} {self.scheme.upper()} {self.bits}-bit q{self.target.upper()} {self.rounding}{trained}"
+
+
+def _training_uj(metrics: dict[str, Any]) -> float | None:
+    """Training energy per image; a PTQ run's is its FP32 reference's (None when unrecorded)."""
+    energy = metrics.get("energy_pj_per_image", {}).get("train")
+    if energy is not None:
+        return energy["total"] / 1e6
+    reference = metrics.get("quant", {}).get("reference")
+    if metrics.get("quant", {}).get("scheme") == "ptq" and reference:
+        return _reference_training_uj(reference)
+    return None
+
+
+@lru_cache(maxsize=None)
+def _reference_training_uj(reference: str) -> float | None:
+    """The training energy of an FP32 reference run folder (read once for all its PTQ runs)."""
+    path = Path(reference) / "metrics.json"
+    return _training_uj(read_record(path)) if path.is_file() else None
+
+
+def candidate_of(path: Path, readout: str = "all_activity") -> Candidate | None:
+    """The candidate recorded in a ``metrics.json`` (None for records without the cost records)."""
+    metrics = read_record(path)
+    if "memory" not in metrics or "energy_pj_per_image" not in metrics:
+        return None
+    quant = metrics["quant"]
+    bits = quant["bits"] if quant["active"] else None
+    inference = metrics["energy_pj_per_image"]["inference"]
+    return Candidate(path=str(path.parent), dataset=metrics["dataset"], topology=metrics["topology"],
+                     scheme=quant["scheme"], bits=bits, target=quant["target"], rounding=quant["rounding"],
+                     train_images=metrics["train"]["images"], accuracy=metrics["accuracy"][readout],
+                     memory_bytes=metrics["memory"]["total_bytes"], memory_norm=metrics["memory"]["normalized"],
+                     inference_uj=inference["total"] / 1e6 if inference else None,
+                     training_uj=_training_uj(metrics))
+
+
+def load_candidates(folders: Iterable[Path], readout: str = "all_activity") -> list[Candidate]:
+    candidates = []
+    for folder in folders:
+        if not folder.exists():
+            raise ConfigError(f"{folder} does not exist; give a sweep folder (hydra.sweep.dir) or run folder")
+        for path in sorted(folder.rglob("metrics.json")):
+            candidate = candidate_of(path, readout)
+            if candidate is not None:
+                candidates.append(candidate)
+    return candidates

@@ -1,0 +1,10 @@
+"""The simulators: input currents, the excitatory layer's reference step, training (spike-driven
+and windowed, with their integrators), batched inference and the presentation protocol."""
+
+from .inference import InferenceSimulator
+from .protocol import TrainingLog, collect_counts, present_with_retries, train_epochs, train_image
+from .training import TrainingSimulator
+from .windowed import WindowedTrainingSimulator, make_training_simulator
+
+__all__ = ["InferenceSimulator", "TrainingLog", "TrainingSimulator", "WindowedTrainingSimulator", "collect_counts",
+           "make_training_simulator", "present_with_retries", "train_epochs", "train_image"]

@@ -1,0 +1,87 @@
+"""Frozen-weight presentations of a batch of B images to one network.
+
+The input current of a whole block of steps is one sparse × dense product [T·B, I] @ [I, N];
+the per-step loop is the reference step (``tinysnn.sim.layer``) on [B, N], or for tinySNN's
+network with FP32 membranes and ``sim.integrator=compiled`` the fused kernel in blocks of
+``INFERENCE_KERNEL_STEPS`` steps.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ..config import Integrator, SimConfig, Topology
+from ..encoding import SpikeEvents, poisson_events, spike_probability
+from ..network import NetworkConstants
+from ..ops import OpCounts
+from ..quant import FP32Quantizer, Quantizer
+from .currents import step_currents
+from .layer import ExcitatoryLayer
+from .lif_window import run_lif_window
+
+#: steps per fused-kernel call in compiled inference (blocks are whole multiples: one kernel per run)
+INFERENCE_KERNEL_STEPS = 10
+
+
+class InferenceSimulator:
+    """``quant`` runs the network as a fixed-point device (a quantizer of one replica, whose generator
+    draws the batch's stochastic rounding); ``observe(u)`` sees u after every step (range analysis)."""
+
+    def __init__(self, weights: torch.Tensor, theta: torch.Tensor, network: NetworkConstants, sim: SimConfig,
+                 quant: Quantizer | None = None, observe: Callable[[torch.Tensor], None] | None = None,
+                 rows_per_block: int = 10_000) -> None:
+        self.quant = quant if quant is not None else FP32Quantizer()
+        self.weights = weights  # [I, N]
+        self.device = self.quant.device_constants(network)
+        self.threshold = self.quant.threshold(theta, self.device)  # [N]
+        self.network, self.sim, self.observe = network, sim, observe
+        self.ops = OpCounts()
+        # sparse products of ~10k rows stay cache-resident; larger ones cost up to 5× more per row
+        self.rows_per_block = rows_per_block
+        # the fused kernel covers tinySNN's direct inhibition with float32 membranes and no observer
+        self.compiled = (sim.integrator is Integrator.compiled and network.topology is Topology.tinysnn
+                         and not self.quant.quantizes_neurons and observe is None)
+
+    def present(self, images: torch.Tensor, max_rate_hz: float, generator: torch.Generator) -> torch.Tensor:
+        """Spike counts [B, N] for ``images`` [B, I] at the given max rate."""
+        probability = spike_probability(images, max_rate_hz, self.sim.dt_ms)
+        events = poisson_events(probability, self.sim.steps, generator)
+        return self.run(events)
+
+    def run(self, events: SpikeEvents) -> torch.Tensor:
+        batch = events.streams
+        layer = ExcitatoryLayer(self.device, batch, self.quant, self.weights.device, self.observe)
+        time_block = max(1, self.rows_per_block // batch)
+        arriving = None
+        if self.compiled:  # whole kernel calls per block: one compiled kernel serves the run
+            time_block = INFERENCE_KERNEL_STEPS * max(1, time_block // INFERENCE_KERNEL_STEPS)
+            arriving = torch.zeros(self.network.lateral_delay_steps, *layer.u.shape, device=layer.u.device)
+        for start in range(0, events.steps, time_block):
+            stop = min(start + time_block, events.steps)
+            lo, hi = events.bounds(start, stop)
+            # fixed-point membranes integrate in float64, where weight sums plus inhibition are exact
+            currents = step_currents(events, lo, hi, start, stop, self.weights, shared=True).to(layer.u.dtype)
+            if arriving is not None:
+                arriving = self._advance_compiled(layer, currents, start, arriving)
+            else:
+                for step in range(start, stop):
+                    layer.step_(currents[step - start], step, self.threshold)
+        self.ops.presentations += batch
+        self.ops.input_spikes += events.row.numel()
+        self.ops.exc_spikes += int(layer.counts.sum())
+        self.ops.inh_spikes += layer.inhibition.spike_count
+        return layer.counts
+
+    def _advance_compiled(self, layer: ExcitatoryLayer, currents: torch.Tensor, start: int,
+                          arriving: torch.Tensor) -> torch.Tensor:
+        """A block in fused kernels of INFERENCE_KERNEL_STEPS steps (θ frozen: θ_plus = 0); returns the
+        inhibition under way after it."""
+        for first in range(0, currents.shape[0], INFERENCE_KERNEL_STEPS):
+            # V_th = self.threshold + 0 and θ_plus = 0
+            layer.u, layer.last_spike, _, counts, arriving = run_lif_window(
+                layer.u, layer.last_spike, self.threshold, arriving, currents[first:first + INFERENCE_KERNEL_STEPS],
+                start + first, self.device.exc, thresh=0.0, theta_plus=0.0, w_inh=self.device.w_inh)
+            layer.counts.add_(counts)
+        return arriving

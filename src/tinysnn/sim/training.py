@@ -1,0 +1,149 @@
+"""Training with a spike-driven rule (pair STDP, SL-STDP): one presentation for R replicas.
+
+Per step, the X→E current is the sum of the weight rows of the inputs that fired (event-driven
+gather, ~6 rows per step on MNIST instead of a dense 784×N product); the excitatory layer takes
+the reference step (``tinysnn.sim.layer``); STDP touches only the rows of inputs that fired and
+the columns of neurons that fired. Each replica learns one image at a time from its own input
+stream; the quantizer stores weights after every update and θ after every change.
+"""
+
+from __future__ import annotations
+
+from itertools import accumulate
+
+import torch
+
+from ..config import SimConfig
+from ..encoding import SpikeEvents, merge_events, poisson_events, spike_probability
+from ..learning import LearningRule, trace_at
+from ..network import NetworkConstants, NetworkParams, end_presentation_
+from ..ops import OpCounts
+from ..quant import Quantizer
+from .layer import ExcitatoryLayer
+
+
+class TrainingSimulator:
+    """Presents one image to each of R replicas (each its own input stream and generator)."""
+
+    def __init__(self, params: NetworkParams, network: NetworkConstants, rule: LearningRule, sim: SimConfig,
+                 generators: list[torch.Generator], quant: Quantizer) -> None:
+        self.params, self.network, self.rule, self.sim, self.quant = params, network, rule, sim, quant
+        self.generators = generators
+        self.device = quant.device_constants(network)
+        replicas, n = params.replicas, network.n_neurons
+        torch_device = params.weights.device
+        self.layer = ExcitatoryLayer(self.device, replicas, quant, torch_device)
+        self.post_trace = torch.zeros(replicas, n, device=torch_device)
+        #: replicas whose x_post is live (their rows change at presynaptic spikes)
+        self.post_live = torch.zeros(replicas, dtype=torch.bool, device=torch_device)
+        self.no_current = torch.zeros(replicas, n, device=torch_device)
+        self.threshold = quant.threshold(params.theta, self.device)
+        self.ops = OpCounts()
+
+    def restricted(self, replicas: list[int]) -> "TrainingSimulator":
+        """A simulator of only ``replicas``: copies of their parameters, their own generators and rounding.
+
+        Replicas never interact, so a retry that concerns a few replicas runs on this smaller
+        simulation (then ``write_back``) at the cost of those few instead of all R.
+        """
+        return type(self)(self.params.of(replicas), self.network, self.rule, self.sim,
+                          [self.generators[r] for r in replicas], self.quant.restricted(replicas))
+
+    def write_back(self, part: "TrainingSimulator", replicas: list[int]) -> None:
+        """Take the parameters and op counts of ``part = self.restricted(replicas)`` after it ran."""
+        self.params.weights[replicas] = part.params.weights
+        self.params.theta[replicas] = part.params.theta
+        self.ops += part.ops
+
+    def encode(self, images: torch.Tensor, max_rate_hz: float) -> SpikeEvents:
+        """Input events of every replica (each draws from its own generator)."""
+        probability = spike_probability(images, max_rate_hz, self.sim.dt_ms)
+        replicas = list(range(self.params.replicas))
+        parts = [poisson_events(probability[r:r + 1], self.sim.steps, self.generators[r]) for r in replicas]
+        return merge_events(parts, replicas, self.params.replicas, self.network.n_inputs, self.sim.steps,
+                            probability.device)
+
+    def present(self, images: torch.Tensor, max_rate_hz: float, eta: float) -> torch.Tensor:
+        """Simulate one presentation of ``images`` [R, I] (one per replica) with η_post ``eta``;
+        returns spike counts [R, N]."""
+        return self.run(self.encode(images, max_rate_hz), eta)
+
+    def end_presentation(self) -> None:
+        """θ decays and weights are renormalised; the device stores both."""
+        end_presentation_(self.params, self.sim.steps, self.network)
+        self.quant.store_weights_(self.params.weights)
+        self.quant.store_theta_(self.params.theta)
+        self.ops.normalizations += self.params.replicas
+
+    def _start_presentation(self, events: SpikeEvents) -> None:
+        """Reset the per-presentation state (θ and weights persist) and count the presentation."""
+        self.ops.presentations += self.params.replicas
+        self.ops.input_spikes += events.row.numel()
+        self.layer.reset()
+        self.threshold = self.quant.threshold(self.params.theta, self.device)
+
+    def _excitatory_step(self, step: int, current: torch.Tensor) -> torch.Tensor | None:
+        """The reference step with X→E ``current`` [R, N] (consumed); on spikes θ rises.
+
+        Returns the bool spikes [R, N] when any neuron fired, else None.
+        """
+        spikes = self.layer.step_(current, step, self.threshold)
+        if spikes is not None:
+            self._raise_theta(spikes)
+        return spikes
+
+    def _raise_theta(self, spikes: torch.Tensor) -> None:
+        """θ ← θ + θ_plus at each spike; the thresholds follow."""
+        self.params.theta.add_(spikes, alpha=self.network.theta_plus)
+        self.quant.store_theta_(self.params.theta, spikes)
+        self.threshold = self.quant.threshold(self.params.theta, self.device)
+
+    def run(self, events: SpikeEvents, eta: float) -> torch.Tensor:
+        rule, params, n_inputs = self.rule, self.params, self.network.n_inputs
+        n_rows = params.replicas * n_inputs
+        weights = params.weights
+        weights_flat = weights.view(n_rows, self.network.n_neurons)
+        post_trace = self.post_trace
+        post_trace.zero_()
+        self.post_live.zero_()
+        self._start_presentation(events)
+
+        per_step = events.counts_per_step()
+        rows_by_step = torch.split(events.row, per_step)
+        streams_by_step = torch.split(events.stream, per_step)
+        events_until = list(accumulate(per_step))
+        # x_post only feeds presynaptic-spike updates, and is zero until the first excitatory spike
+        post_trace_live = False
+
+        for step in range(events.steps):
+            rows_idx, streams = rows_by_step[step], streams_by_step[step]
+            rows = weights_flat.index_select(0, rows_idx)
+            spikes = self._excitatory_step(step, self.no_current.index_add(0, streams, rows))
+            if post_trace_live:
+                post_trace.mul_(rule.post_decay)
+            if spikes is not None and rule.post_decay is not None:
+                post_trace.masked_fill_(spikes, 1.0)
+                post_trace_live = True
+                self.post_live |= spikes.any(1)
+            if post_trace_live and rows_idx.numel():
+                rule.pre_update_(rows, post_trace.index_select(0, streams))  # type: ignore[attr-defined]
+                self.ops.row_updates += rows_idx.numel()
+                # a replica's rows change (and draw rounding noise) only once its own x_post is live
+                self.quant.store_slices_(rows, streams, self.post_live)
+                weights_flat.index_copy_(0, rows_idx, rows)
+            if spikes is not None:
+                end = events_until[step]
+                pre_trace = trace_at(step, events.time[:end], events.row[:end], n_rows, rule.pre_decay_log)
+                replica_idx, neuron_idx = spikes.nonzero(as_tuple=True)
+                cols = weights[replica_idx, :, neuron_idx]  # [k, I]
+                self.ops.column_updates += replica_idx.numel()
+                rule.post_update_(cols, pre_trace.view(params.replicas, n_inputs)[replica_idx], eta)
+                self.quant.store_slices_(cols, replica_idx)
+                weights[replica_idx, :, neuron_idx] = cols
+        return self._finish_presentation(self.layer.counts)
+
+    def _finish_presentation(self, counts: torch.Tensor) -> torch.Tensor:
+        """Count the presentation's spikes ``counts`` [R, N]; return a copy."""
+        self.ops.exc_spikes += int(counts.sum())
+        self.ops.inh_spikes += self.layer.inhibition.spike_count
+        return counts.clone()

@@ -1,0 +1,164 @@
+"""Training with tinySNN's windowed rule: weights are constant inside an update window.
+
+The X→E current of a whole window is therefore one sparse product (or, for few fired rows, one
+gather and index_add); the per-step loop is elementwise only. Three integrators advance a
+window, chosen by ``sim.integrator``: ``step`` runs the reference step one step at a time,
+``closed_form`` one small matmul per spike-free stretch, ``compiled`` one fused kernel per
+window (``lif_window``). At each window's end the rule updates the columns of the neurons that
+spiked in it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..config import Integrator, PreTrace, SimConfig
+from ..encoding import SpikeEvents
+from ..learning import AdaptivePotentiation, mean_trace, trace_at
+from ..network import NetworkConstants, NetworkParams
+from ..quant import Quantizer
+from .currents import step_currents
+from .lif_window import run_lif_window
+from .training import TrainingSimulator
+
+#: fired rows in a training window above which its current is a sparse product (both sum alike)
+SPARSE_PRODUCT_MIN_ROWS = 1_000
+
+
+class WindowedTrainingSimulator(TrainingSimulator):
+    def __init__(self, params: NetworkParams, network: NetworkConstants, rule: AdaptivePotentiation,
+                 sim: SimConfig, generators: list[torch.Generator], quant: Quantizer) -> None:
+        super().__init__(params, network, rule, sim, generators, quant)
+        self.window_rule = rule
+        #: the presentation's spike counts (the layer counts each window's)
+        self.counts = torch.zeros_like(self.layer.counts)
+        #: advances one window's steps and counts its spikes in the layer; returns whether any neuron fired
+        self._advance_window = {Integrator.step: self._step_window, Integrator.closed_form: self._integrate_window,
+                                Integrator.compiled: self._compiled_window}[sim.integrator]
+        u = self.layer.u
+        # the compiled kernel carries the lateral inhibition on its way between windows; none at a start
+        self.no_arriving = (torch.zeros(network.lateral_delay_steps, *u.shape, device=u.device)
+                            if sim.integrator is Integrator.compiled else None)
+        if sim.integrator is Integrator.closed_form:
+            # L[i, j] = α^(i−j) for j ≤ i, and α^(i+1): u over a stretch of steps from its inputs and start
+            k = torch.arange(rule.window_steps, dtype=torch.float64, device=u.device)
+            lag = k[:, None] - k[None, :]
+            alpha = self.device.exc.decay
+            self.decay_matrix = torch.where(lag >= 0, alpha ** lag.clamp_min(0), 0.0).float()
+            self.decay_powers = (alpha ** (k + 1)).float()
+
+    def run(self, events: SpikeEvents, eta: float) -> torch.Tensor:
+        self._start_presentation(events)
+        self.counts.zero_()
+        self.arriving = self.no_arriving
+        window = self.window_rule.window_steps
+        weights = self.params.weights
+        for start in range(0, events.steps, window):
+            stop = min(start + window, events.steps)
+            lo, hi = events.bounds(start, stop)
+            currents = step_currents(events, lo, hi, start, stop, weights.view(-1, self.network.n_neurons),
+                                     shared=False, gather_up_to=SPARSE_PRODUCT_MIN_ROWS)
+            self.layer.counts.zero_()
+            fired_in_window = self._advance_window(currents, start, stop)
+            window_counts = self.layer.counts
+            self.counts.add_(window_counts)
+            if fired_in_window:
+                replica_idx, neuron_idx = (window_counts > 0).nonzero(as_tuple=True)
+                k = self.window_rule.potentiation_factor(window_counts)
+                cols = weights[replica_idx, :, neuron_idx]  # [K, I]
+                pre = self._pre_trace(events, lo, hi, start, stop, replica_idx, neuron_idx)
+                self.window_rule.post_update_(cols, pre, (k[replica_idx] * eta)[:, None])  # k·η_post per column
+                self.quant.store_slices_(cols, replica_idx)
+                weights[replica_idx, :, neuron_idx] = cols
+                self.ops.column_updates += replica_idx.numel()
+        return self._finish_presentation(self.counts)
+
+    def _step_window(self, currents: torch.Tensor, start: int, stop: int) -> bool:
+        """Advance steps [start, stop) with the reference step; returns whether any neuron fired."""
+        fired = False
+        for step in range(start, stop):
+            fired |= self._excitatory_step(step, currents[step - start]) is not None
+        return fired
+
+    def _integrate_window(self, currents: torch.Tensor, start: int, stop: int) -> bool:
+        """Advance steps [start, stop) in closed form between spikes; returns whether any neuron fired.
+
+        From step a, with no spike before step t, u_t = α^(t−a+1)·u_(a−1) + Σ_(j=a..t) α^(t−j)·I_j
+        (refractory neurons' inputs zeroed, scheduled inhibition added): one matmul gives the
+        whole stretch, the first step where any neuron crosses its threshold fires as in the step
+        path, and the next stretch starts after it.
+        """
+        layer, exc = self.layer, self.device.exc
+        replicas, n = self.params.replicas, self.network.n_neurons
+        fired, a = False, start
+        while a < stop:
+            steps = stop - a
+            current = currents[a - start:].clone()
+            for step, inhibition in layer.inhibition.scheduled(a, stop):  # type: ignore[union-attr]
+                current[step - a].add_(inhibition)
+            if layer.last_fire_step >= a - exc.refrac_steps:  # someone may still be refractory
+                step_index = torch.arange(a, stop, device=current.device, dtype=layer.last_spike.dtype)
+                refractory = layer.last_spike.unsqueeze(0) >= (step_index - exc.refrac_steps)[:, None, None]
+                current.masked_fill_(refractory, 0.0)
+            trajectory = torch.addmm(self.decay_powers[:steps, None] * layer.u.view(1, -1),
+                                     self.decay_matrix[:steps, :steps], current.view(steps, -1))
+            crossed = trajectory.view(steps, replicas, n) >= self.threshold
+            any_crossed = crossed.view(steps, -1).any(1)
+            first = any_crossed.to(torch.uint8).argmax()
+            offset, hit = torch.stack([first, any_crossed[first].long()]).tolist()
+            if not hit:
+                layer.u.copy_(trajectory[-1].view(replicas, n))
+                break
+            layer.u.copy_(trajectory[offset].view(replicas, n))
+            spikes = crossed[offset]
+            layer.fire_(a + offset, spikes)
+            self._raise_theta(spikes)
+            fired, a = True, a + offset + 1
+        layer.inhibition.discard_before(stop)  # type: ignore[union-attr]
+        return fired
+
+    def _compiled_window(self, currents: torch.Tensor, start: int, stop: int) -> bool:
+        """Advance the window's steps in one fused kernel; returns whether any neuron fired."""
+        layer = self.layer
+        layer.u, layer.last_spike, theta, layer.counts, self.arriving = run_lif_window(
+            layer.u, layer.last_spike, self.params.theta, self.arriving, currents, start, self.device.exc,
+            thresh=self.device.u_th, theta_plus=self.network.theta_plus, w_inh=self.device.w_inh)
+        self.params.theta.copy_(theta)
+        return bool(layer.counts.any())
+
+    def _pre_trace(self, events: SpikeEvents, lo: int, hi: int, start: int, stop: int, replica_idx: torch.Tensor,
+                   neuron_idx: torch.Tensor) -> torch.Tensor:
+        """x_pre [K, I] for the update of columns (replica_idx, neuron_idx) at the end of window [start, stop)."""
+        rule, replicas, n_inputs = self.window_rule, self.params.replicas, self.network.n_inputs
+        size = replicas * n_inputs
+        if rule.pre_trace is PreTrace.spike:
+            return self._trace_at_spikes(events, replica_idx, neuron_idx)
+        if rule.pre_trace is PreTrace.last:
+            x = trace_at(stop - 1, events.time[:hi], events.row[:hi], size, rule.pre_decay_log)
+        else:
+            before = torch.full((size,), float("-inf"), device=events.time.device)
+            before.scatter_reduce_(0, events.row[:lo], events.time[:lo].float(), reduce="amax")
+            x = mean_trace(start, stop, events.time[lo:hi], events.row[lo:hi], size, rule.pre_decay_log, before)
+        return x.view(replicas, n_inputs)[replica_idx]
+
+    def _trace_at_spikes(self, events: SpikeEvents, replica_idx: torch.Tensor,
+                         neuron_idx: torch.Tensor) -> torch.Tensor:
+        """x_pre of each updated neuron at its last spike (inputs of that step included), [K, I]."""
+        replicas, n_inputs = self.params.replicas, self.network.n_inputs
+        spike_steps = self.layer.last_spike[replica_idx, neuron_idx].long()
+        out = torch.empty(replica_idx.numel(), n_inputs, device=self.layer.u.device)
+        for step in torch.unique(spike_steps).tolist():  # one or a few distinct steps per window
+            end = int(torch.searchsorted(events.time, step, right=True))
+            x = trace_at(step, events.time[:end], events.row[:end], replicas * n_inputs,
+                         self.window_rule.pre_decay_log).view(replicas, n_inputs)
+            chosen = (spike_steps == step).nonzero().squeeze(1)
+            out[chosen] = x[replica_idx[chosen]]
+        return out
+
+
+def make_training_simulator(params: NetworkParams, network: NetworkConstants, rule, sim: SimConfig,
+                            generators: list[torch.Generator], quant: Quantizer) -> TrainingSimulator:
+    """The simulator that fits the rule: windowed for rules with update windows, per-step otherwise."""
+    if rule.window_steps is not None:
+        return WindowedTrainingSimulator(params, network, rule, sim, generators, quant)
+    return TrainingSimulator(params, network, rule, sim, generators, quant)
