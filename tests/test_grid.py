@@ -100,7 +100,7 @@ def test_grid_config_variants_and_errors():
     assert all(not q.is_grid for q in quant.variants())
     with pytest.raises(ConfigError, match="only ITQ"):
         QuantConfig(scheme=Scheme.ptq, reference="ref", grid_bits=[8]).check()
-    with pytest.raises(ConfigError, match="between 2 and 32"):
+    with pytest.raises(ConfigError, match="between 2 and 24"):
         QuantConfig(scheme=Scheme.itq, reference="ref", grid_bits=[8, 0]).check()
     with pytest.raises(ConfigError, match="twice"):
         QuantConfig(scheme=Scheme.itq, reference="ref", grid_bits=[8, 8]).check()

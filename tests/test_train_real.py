@@ -177,6 +177,26 @@ def test_itq_grid_in_one_simulation_equals_separate_runs(tmp_path):
         assert torch.equal(together["theta"], separate["theta"])
 
 
+@pytest.mark.parametrize("quant", [[], ["scheme=itq", "precision=q8", "rounding=stochastic", "target=wn"]],
+                         ids=["fp32", "itq_wn_stochastic"])
+def test_replica_r_equals_the_separate_run_with_seed_plus_r(tmp_path, quant):
+    """Training, labelling and testing: replica 1 of seeds 3–4 is the run with seed 4, in every
+    recorded number and parameter."""
+    base = ["model=tinysnn", "learning=adaptive", "model.n_neurons=20", "run.n_train=30", "run.n_label=100",
+            "run.n_test=100", "seed=3"]
+    if quant:
+        run(config(*base), tmp_path / "fp32")
+        base += [*quant, f"quant.reference={tmp_path / 'fp32'}"]
+    together = run(config(*base, "run.replicas=2"), tmp_path / "together")
+    alone = run(config(*base[:-1], "seed=4"), tmp_path / "alone")
+    assert together["per_replica"][1] == alone["per_replica"][0]
+    assert together["per_replica"][0] != together["per_replica"][1]  # the seeds do differ
+    a = load_checkpoint(tmp_path / "together" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "alone" / "checkpoint.pt")
+    for key in ("weights", "theta", "assignments", "proportions"):
+        assert torch.equal(a[key][1], b[key][0]), key
+
+
 def test_sweep_on_submitit_local_then_select_and_report(tmp_path):
     """The SLURM launcher's code path through submitit's local executor, then the selection and the
     report of that sweep."""

@@ -271,6 +271,10 @@ class RunConfig:
         _require(self.monitor_every >= 1, "run.monitor_every", "must be >= 1")
 
 
+#: the widest fixed-point format: float32 tensors hold its codes exactly (24 significant bits)
+MAX_BITS = 24
+
+
 @dataclass
 class QuantConfig:
     """Fixed-point quantization (groups scheme, precision, rounding, target write here)."""
@@ -309,8 +313,9 @@ class QuantConfig:
                 for bits in (self.grid_bits or [self.bits]) for rounding in (self.grid_roundings or [self.rounding])]
 
     def check(self) -> None:
-        _require(self.bits is None or 2 <= self.bits <= 32, "quant.bits",
-                 f"must be between 2 and 32 (or null for FP32), got {self.bits}")
+        _require(self.bits is None or 2 <= self.bits <= MAX_BITS, "quant.bits",
+                 f"must be between 2 and {MAX_BITS} (or null for FP32), got {self.bits}: weights are float32, "
+                 f"whose {MAX_BITS} significant bits hold every code of a {MAX_BITS}-bit format exactly")
         _require(self.scheme is not Scheme.none or self.bits is None, "quant.bits",
                  f"{self.bits} bits but quant.scheme=none; choose scheme=ptq or scheme=itq, or precision=fp32")
         _require(self.reference is not None or not (self.active or self.scheme is Scheme.ptq), "quant.reference",
@@ -324,7 +329,8 @@ class QuantConfig:
             _require(bool(self.grid_bits) or self.bits is not None, "quant.grid_bits",
                      "a rounding grid needs a precision: set quant.grid_bits=[...] or a quantized precision")
             for bits in self.grid_bits:
-                _require(2 <= bits <= 32, "quant.grid_bits", f"every width must be between 2 and 32, got {bits}")
+                _require(2 <= bits <= MAX_BITS, "quant.grid_bits",
+                         f"every width must be between 2 and {MAX_BITS} (float32 weights), got {bits}")
             _require(len(set(self.grid_bits)) == len(self.grid_bits)
                      and len(set(self.grid_roundings)) == len(self.grid_roundings), "quant.grid_bits",
                      "lists a variant twice; give each width and rounding once")

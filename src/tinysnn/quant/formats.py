@@ -86,8 +86,8 @@ class FixedPoint:
         return x.clamp(self.min_value, self.max_value)
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
-        """Integer codes (int32) of values that already lie on this format's grid."""
-        return torch.round(x / self.step).to(torch.int32)
+        """Integer codes (int64: every width's codes fit) of values that already lie on this format's grid."""
+        return torch.round(x.double() / self.step).to(torch.int64)
 
     def values(self, codes: torch.Tensor) -> torch.Tensor:
         return codes.to(torch.float32) * self.step

@@ -30,17 +30,23 @@ PerRow = float | torch.Tensor
 
 @dataclass(frozen=True)
 class Grid:
-    """Where ``round_`` puts values: step ε, offset o, code bounds; numbers, or per-row tensors."""
+    """Where ``round_`` puts values: step ε, offset o, code bounds; numbers, or per-row tensors.
+
+    ``offset`` o is 0 (truncate), ½ (nearest) or 0 for stochastic rows that draw no U (they lie on
+    the grid already, where every mode is the identity)."""
 
     inv_step: PerRow
     step: PerRow
     offset: PerRow
     min_code: PerRow
     max_code: PerRow
+    #: whether any row's format holds negative values
+    signed: bool
 
     @classmethod
     def of(cls, fmt: FixedPoint, rounding: Rounding) -> "Grid":
-        return cls(1.0 / fmt.step, fmt.step, _OFFSET[rounding], float(fmt.min_code), float(fmt.max_code))
+        return cls(1.0 / fmt.step, fmt.step, _OFFSET[rounding], float(fmt.min_code), float(fmt.max_code),
+                   fmt.signed)
 
     @classmethod
     def per_row(cls, formats: Sequence[FixedPoint], roundings: Sequence[Rounding], dtype: torch.dtype,
@@ -56,7 +62,8 @@ class Grid:
         return cls(inv_step=per_row([1.0 / f.step for f in formats]), step=per_row([f.step for f in formats]),
                    offset=per_row([_OFFSET[r] for r in roundings]),
                    min_code=per_row([float(f.min_code) for f in formats], bounds_differ),
-                   max_code=per_row([float(f.max_code) for f in formats], bounds_differ))
+                   max_code=per_row([float(f.max_code) for f in formats], bounds_differ),
+                   signed=any(f.signed for f in formats))
 
     def rows(self, row_of: torch.Tensor) -> "Grid":
         """The grid of gathered rows: row k takes row ``row_of[k]``'s parameters."""
@@ -80,16 +87,38 @@ def round_(x: torch.Tensor, grid: Grid, draws: Iterable[Draw] = ()) -> torch.Ten
     """Round x onto ``grid`` in place and saturate; returns x.
 
     ``draws`` lists the parts of x that round stochastically, each with its generator; U is
-    drawn in float32 (24 random bits) whatever x's dtype, so integer kernels can reproduce it
-    exactly as floor(U·2^24). Parts not listed round with the grid's offset.
+    drawn in float32 (24 random bits, U = r·2^−24) whatever x's dtype, so integer kernels can
+    reproduce it exactly. Parts not listed round with the grid's offset o (0 truncate, ½ nearest).
+
+    Exact in x's dtype: with y = x/ε (exact, ε is a power of two), its integer part t = trunc(y)
+    and fraction f = y − t (both exact in floating point),
+
+        floor(y + o) = t + [f ≥ 1 − o] − [f < −o]     (0 ≤ o < 1; the first term acts for y ≥ 0,
+                                                        the second for y < 0)
+
+    Adding o to y in floating point would round (upward: a bias of stochastic rounding, and
+    grid values moved); these comparisons do not.
     """
-    x.mul_(grid.inv_step)  # ε is a power of two: exact
-    if isinstance(grid.offset, torch.Tensor) or grid.offset:
-        x.add_(grid.offset)
-    for where, generator in draws:
-        part = x[where]
-        part.add_(torch.rand(part.shape, generator=generator, device=x.device, dtype=torch.float32))
-    return x.floor_().clamp_(grid.min_code, grid.max_code).mul_(grid.step)
+    y = x.mul_(grid.inv_step)
+    draws = list(draws)
+    offset: PerRow = grid.offset
+    if draws:
+        offset = torch.empty(y.shape, dtype=torch.float32, device=y.device)
+        if isinstance(grid.offset, torch.Tensor):  # rows that draw no U keep the grid's o
+            offset.copy_(grid.offset.expand_as(y))
+        elif not (len(draws) == 1 and draws[0][0] is Ellipsis):
+            offset.fill_(grid.offset)
+        for where, generator in draws:
+            part = offset[where]
+            torch.rand(part.shape, generator=generator, device=x.device, dtype=torch.float32, out=part)
+    elif not isinstance(offset, torch.Tensor) and not offset:
+        return y.floor_().clamp_(grid.min_code, grid.max_code).mul_(grid.step)  # truncate
+    fraction = torch.frac(y)
+    y.sub_(fraction)  # t
+    if grid.signed:  # unsigned formats saturate every y < 0 to 0 anyway
+        y.sub_(fraction.lt(-offset).to(y.dtype))
+    y.add_(fraction.ge_(1 - offset))
+    return y.clamp_(grid.min_code, grid.max_code).mul_(grid.step)
 
 
 def quantize(x: torch.Tensor, fmt: FixedPoint, rounding: Rounding,
