@@ -183,12 +183,12 @@ def test_replica_r_equals_the_separate_run_with_seed_plus_r(tmp_path, quant):
     """Training, labelling and testing: replica 1 of seeds 3–4 is the run with seed 4, in every
     recorded number and parameter."""
     base = ["model=tinysnn", "learning=adaptive", "model.n_neurons=20", "run.n_train=30", "run.n_label=100",
-            "run.n_test=100", "seed=3"]
+            "run.n_test=100"]
     if quant:
-        run(config(*base), tmp_path / "fp32")
+        run(config(*base, "seed=3"), tmp_path / "fp32")
         base += [*quant, f"quant.reference={tmp_path / 'fp32'}"]
-    together = run(config(*base, "run.replicas=2"), tmp_path / "together")
-    alone = run(config(*base[:-1], "seed=4"), tmp_path / "alone")
+    together = run(config(*base, "seed=3", "run.replicas=2"), tmp_path / "together")
+    alone = run(config(*base, "seed=4"), tmp_path / "alone")
     assert together["per_replica"][1] == alone["per_replica"][0]
     assert together["per_replica"][0] != together["per_replica"][1]  # the seeds do differ
     a = load_checkpoint(tmp_path / "together" / "checkpoint.pt")

@@ -137,8 +137,10 @@ def _evaluate(config: TrainConfig, params: NetworkParams, network: NetworkConsta
     tracker = MembraneTracker() if quant.scheme is Scheme.none else None  # ranges describe FP32 runs
     result = Evaluation([], [], OpCounts(), OpCounts(), 0, tracker)
     for r in range(params.replicas):
-        generator = make_generator(config.seed + EVAL_SEED_OFFSET, device)
-        rounding = make_generator(config.seed + EVAL_SEED_OFFSET + ROUNDING_SEED_OFFSET, device)
+        # replica r (seed + r) labels and tests with its separate run's generators; a grid's variants
+        # hold seeds seed … seed + S − 1 each, as their separate runs do
+        generator = make_generator(config.seed + r + EVAL_SEED_OFFSET, device)
+        rounding = make_generator(config.seed + r + EVAL_SEED_OFFSET + ROUNDING_SEED_OFFSET, device)
         quantizer = FixedPointQuantizer([spec], [rounding]) if spec is not None else FP32Quantizer()
         labelling = InferenceSimulator(params.weights[r], params.theta[r], network, sim, quantizer,
                                        observe=tracker.update if tracker is not None else None)

@@ -44,7 +44,7 @@ def analyse(run_dir: Path) -> Ranges:
     for r in range(weights.shape[0]):
         simulator = InferenceSimulator(weights[r], theta[r], constants, config.sim, observe=tracker.update)
         collect_counts(simulator, images, config.sim, config.run.eval_batch,
-                       make_generator(config.seed + EVAL_SEED_OFFSET, torch.device("cpu")))
+                       make_generator(config.seed + r + EVAL_SEED_OFFSET, torch.device("cpu")))
     return measure_ranges(weights, theta, constants.exc.thresh, tracker)
 
 
