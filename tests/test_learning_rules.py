@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from tinysnn.config import LearningConfig, LIFConfig, ModelConfig, PreTrace, Rule, SimConfig, Topology
+from tinysnn.config import LearningConfig, LIFConfig, MaxN, ModelConfig, PreTrace, Rule, SimConfig, Topology
 from tinysnn.encoding import SpikeEvents
 from tinysnn.inhibition import DirectInhibition
 from tinysnn.learning import SLSTDP, AdaptivePotentiation, EtaSchedule, build_rule, mean_trace, trace_at
@@ -25,7 +25,7 @@ def update_(rule: AdaptivePotentiation, weights: torch.Tensor, window_counts: to
     pre_trace x_pre [R, I]; the columns of neurons that spiked move with k·η_post of their replica,
     and ``quant`` stores them."""
     replica_idx, neuron_idx = (window_counts > 0).nonzero(as_tuple=True)
-    k = rule.potentiation_factor(window_counts)
+    k = rule.potentiation_factor(window_counts, window_counts)  # one window: the presentation so far
     cols = weights[replica_idx, :, neuron_idx]
     rule.post_update_(cols, pre_trace[replica_idx], (k[replica_idx] * eta)[:, None])
     if quant is not None:
@@ -34,10 +34,30 @@ def update_(rule: AdaptivePotentiation, weights: torch.Tensor, window_counts: to
 
 
 def test_potentiation_factor_is_ceil_of_max_count_over_n_th():
-    rule = adaptive(n_th=5)
-    counts = torch.tensor([[0.0, 3.0, 11.0], [5.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    presentation = torch.tensor([[0.0, 3.0, 11.0], [5.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    window = torch.tensor([[0.0, 1.0, 2.0], [5.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
     # maxN 11 → k 3; maxN 5 → k 1; maxN 0 → k 0
-    assert rule.potentiation_factor(counts).tolist() == [3.0, 1.0, 0.0]
+    assert adaptive(n_th=5).potentiation_factor(presentation, window).tolist() == [3.0, 1.0, 0.0]
+    assert adaptive(n_th=5, max_n=MaxN.window).potentiation_factor(presentation, window).tolist() == [1.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize("max_n,expected", [(MaxN.presentation, {1: 1, 2: 1, 3: 1, 4: 1}), (MaxN.window, {1: 4})])
+def test_k_grows_within_a_presentation_as_the_paper_defines_it(max_n, expected):
+    """One neuron driven above threshold at every step fires every 6 steps (5 refractory): spikes at
+    0, 6, …, 36 of 40 steps, 2-2-2-1 in the four 12-step windows. With N_th = 2 the paper's maxN
+    (the presentation so far: 2, 4, 6, 7) gives k = 1, 2, 3, 4; counted per window, k = 1 each time."""
+    model = ModelConfig(topology=Topology.tinysnn, n_inputs=20, n_neurons=1, theta_plus_mv=0.0)
+    sim = SimConfig(presentation_ms=40)
+    rule = AdaptivePotentiation.build(LearningConfig(rule=Rule.adaptive, n_th=2, update_window_ms=12.0,
+                                                     max_n=max_n), model, sim)
+    params = NetworkParams(torch.ones(1, 20, 1), torch.zeros(1, 1))
+    simulator = make_training_simulator(params, NetworkConstants.build(model, sim), rule, sim,
+                                        [torch.Generator()], FP32Quantizer())
+    time = torch.arange(40).repeat_interleave(20)
+    row = torch.arange(20).repeat(40)
+    counts = simulator.run(SpikeEvents(time, torch.zeros_like(time), row, steps=40, streams=1), eta=0.01)
+    assert counts.tolist() == [[7.0]]
+    assert {k: int(n) for k, n in enumerate(simulator.k_counts[0].tolist()) if n} == expected
 
 
 def test_only_neurons_that_spiked_move_with_soft_bound():
@@ -99,12 +119,13 @@ def _windowed(model: ModelConfig, sim: SimConfig, learning: LearningConfig, weig
     return make_training_simulator(params, constants, rule, sim, [torch.Generator()], FP32Quantizer()), params
 
 
-def test_windowed_kernel_updates_once_per_window_from_its_own_counts():
+@pytest.mark.parametrize("max_n", list(MaxN))
+def test_windowed_kernel_updates_once_per_window(max_n):
     exc = LIFConfig(thresh_mv=-64.5, refrac_ms=0.0)  # fires at u ≥ 0.5 mV, no refractory period
     model = ModelConfig(topology=Topology.tinysnn, n_inputs=2, n_neurons=2, exc=exc, theta_plus_mv=0.0,
                         w_lateral_mv=0.0)
     sim = SimConfig(presentation_ms=20)
-    learning = LearningConfig(rule=Rule.adaptive, nu_post=0.1, n_th=1, update_window_ms=10.0)
+    learning = LearningConfig(rule=Rule.adaptive, nu_post=0.1, n_th=1, update_window_ms=10.0, max_n=max_n)
     weights = torch.tensor([[0.6, 0.2], [0.0, 0.7]])  # [I, N]
     simulator, params = _windowed(model, sim, learning, weights)
     assert isinstance(simulator, WindowedTrainingSimulator)
@@ -116,9 +137,11 @@ def test_windowed_kernel_updates_once_per_window_from_its_own_counts():
     d = math.exp(-1 / 20)
     # window 1 ends at step 9: k = ceil(2/1) = 2, x_pre = (d^6, 0): only neuron 0 moves
     w00 = 0.6 + 2 * 0.1 * d**6 * (1 - 0.6)
-    # window 2 ends at step 19: k = 1, x_pre = (d^16, d^7): only neuron 1 moves
-    w01 = 0.2 + 0.1 * d**16 * (1 - 0.2)
-    w11 = 0.7 + 0.1 * d**7 * (1 - 0.7)
+    # window 2 ends at step 19: x_pre = (d^16, d^7), only neuron 1 moves, with k = ceil(maxN / 1): the
+    # presentation's maxN is still neuron 0's 2 spikes, the window's is neuron 1's 1 spike
+    k = 2 if max_n is MaxN.presentation else 1
+    w01 = 0.2 + k * 0.1 * d**16 * (1 - 0.2)
+    w11 = 0.7 + k * 0.1 * d**7 * (1 - 0.7)
     assert torch.allclose(params.weights[0], torch.tensor([[w00, w01], [0.0, w11]]), atol=1e-6)
 
 
@@ -149,7 +172,9 @@ def test_spike_trace_pairs_each_neuron_with_the_inputs_before_its_spike(pre_trac
     model = ModelConfig(topology=Topology.tinysnn, n_inputs=3, n_neurons=2, exc=exc, theta_plus_mv=0.0,
                         w_lateral_mv=0.0)
     sim = SimConfig(presentation_ms=20)
-    learning = LearningConfig(rule=Rule.adaptive, nu_post=0.1, n_th=1, update_window_ms=10.0, pre_trace=pre_trace)
+    # k from each window's own counts (max_n=window) keeps the hand values about x_pre alone
+    learning = LearningConfig(rule=Rule.adaptive, nu_post=0.1, n_th=1, update_window_ms=10.0, pre_trace=pre_trace,
+                              max_n=MaxN.window)
     weights = torch.tensor([[0.6, 0.2], [0.0, 0.7], [0.0, 0.0]])  # input 2 drives nobody
     simulator, params = _windowed(model, sim, learning, weights)
     # neuron 0 fires at 0 and 3 (input 0); input 2 fires at 5, after it; neuron 1 fires at 12 (input 1)

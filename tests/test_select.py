@@ -17,10 +17,12 @@ from tinysnn.selection import choose, pareto_front, ranked, reward, violations
 
 def cand(name: str, accuracy: float, memory_norm: float, bits: int | None = 8, inference_uj: float | None = 10.0,
          training_uj: float | None = 20.0, dataset: str = "mnist", scheme: str = "ptq", target: str = "w",
-         rounding: str = "nearest") -> Candidate:
+         rounding: str = "nearest", test_accuracy: float | None = None) -> Candidate:
+    """``accuracy`` is the validation accuracy selection weighs; the test accuracy is reported only."""
     return Candidate(path=name, dataset=dataset, topology="tinysnn", scheme=scheme, bits=bits, target=target,
-                     rounding=rounding, train_images=0, accuracy=accuracy, memory_bytes=memory_norm * 1_000_000,
-                     memory_norm=memory_norm, inference_uj=inference_uj, training_uj=training_uj)
+                     rounding=rounding, train_images=0, accuracy=accuracy if test_accuracy is None else test_accuracy,
+                     memory_bytes=memory_norm * 1_000_000, memory_norm=memory_norm, inference_uj=inference_uj,
+                     training_uj=training_uj, val_accuracy=accuracy)
 
 
 FP32 = cand("fp32", 0.90, 1.0, bits=None, inference_uj=100.0)
@@ -51,6 +53,18 @@ def test_constraints_exclude_and_can_leave_nothing():
     unmeasured = cand("unmeasured", 0.95, 0.1, training_uj=None)
     assert violations(unmeasured, SelectionConfig(max_training_uj=100.0)) == ["training energy"]
     assert choose(ALL, SelectionConfig(min_accuracy=0.99)) is None
+
+
+def test_the_choice_is_made_on_validation_accuracy_never_on_test():
+    lucky = cand("lucky", 0.85, 0.25, test_accuracy=0.95)  # best on test, worse on validation
+    steady = cand("steady", 0.88, 0.25, test_accuracy=0.87)
+    assert choose([lucky, steady], SelectionConfig(mu=0.0)) is steady
+    unvalidated = Candidate(path="old", dataset="mnist", topology="tinysnn", scheme="ptq", bits=8, target="w",
+                            rounding="nearest", train_images=0, accuracy=0.99, memory_bytes=1.0, memory_norm=0.01,
+                            inference_uj=1.0, training_uj=1.0)
+    assert violations(unvalidated, SelectionConfig()) == ["no validation split"]
+    assert choose([unvalidated, steady], SelectionConfig(mu=0.0)) is steady
+    assert choose([unvalidated], SelectionConfig()) is None
 
 
 def test_pareto_front_keeps_only_undominated_models():
@@ -86,6 +100,7 @@ def _metrics(accuracy: float, bits: int | None, target: str = "w", dataset: str 
             "quant": {"active": bits is not None, "scheme": "ptq" if bits else "none", "bits": bits,
                       "target": target, "rounding": "nearest", "reference": None},
             "train": {"images": 0}, "accuracy": {"all_activity": accuracy, "proportion": accuracy},
+            "val": {"images": 100, "accuracy": {"all_activity": accuracy, "proportion": accuracy}},
             "memory": {"total_bytes": 1000.0 * (bits or 32), "normalized": (bits or 32) / 32},
             "energy_pj_per_image": {"train": None, "inference": {"total": 1e6 * (bits or 32)}}}
 

@@ -62,6 +62,15 @@ class Rounding(str, Enum):
     stochastic = "stochastic"
 
 
+class MaxN(str, Enum):
+    """Over which spikes the adaptive rule's maxN (k = ceil(maxN / N_th)) is counted."""
+
+    #: from the presentation's start to the update time: the paper's definition (§2.2)
+    presentation = "presentation"
+    #: inside the update window only
+    window = "window"
+
+
 class Scheme(str, Enum):
     """When parameters are quantized: never, after FP32 training (PTQ), or during training (ITQ)."""
 
@@ -190,11 +199,13 @@ class LearningConfig:
     x_tar: float = 0.4
     #: adaptive: N_th in k = ceil(maxN / N_th)
     n_th: int = 5
+    #: adaptive: maxN counted from the presentation's start (the paper's) or inside the window
+    max_n: MaxN = MaxN.presentation
     #: adaptive: weights are updated once per window (null = once per presentation)
     update_window_ms: Optional[float] = None
     #: adaptive: x_pre at the update step (last), averaged over the window (mean), or at the neuron's spike
     pre_trace: PreTrace = PreTrace.last
-    #: adaptive: η_post falls geometrically from nu_post to this over the training run (null = constant)
+    #: η_post falls geometrically from nu_post to this over the training run (null = constant)
     nu_post_final: Optional[float] = None
 
     def check(self) -> None:
@@ -247,10 +258,13 @@ class SimConfig:
 class RunConfig:
     """How much to train and evaluate; presets in conf/run/."""
 
-    #: training images per epoch (null = the whole training set)
+    #: the last n_val training images: the validation split, never trained on or used for labels;
+    #: every choice (settings, presets, the selected model) is made on it (0 = none)
+    n_val: int = 10_000
+    #: training images per epoch, from the start of the training set (null = all but the validation split)
     n_train: Optional[int] = 1000
     epochs: int = 1
-    #: training images used (frozen) to assign labels to neurons (null = the whole set)
+    #: training images used (frozen) to assign labels to neurons (null = all but the validation split)
     n_label: Optional[int] = 1000
     #: test images (null = the whole test set)
     n_test: Optional[int] = 1000
@@ -265,6 +279,7 @@ class RunConfig:
         for key in ("n_train", "n_label", "n_test"):
             value = getattr(self, key)
             _require(value is None or value >= 1, f"run.{key}", f"must be >= 1 or null, got {value}")
+        _require(self.n_val >= 0, "run.n_val", f"must be >= 0 (0 = no validation split), got {self.n_val}")
         _require(self.epochs >= 1, "run.epochs", f"must be >= 1, got {self.epochs}")
         _require(self.eval_batch >= 1, "run.eval_batch", f"must be >= 1, got {self.eval_batch}")
         _require(self.replicas >= 1, "run.replicas", f"must be >= 1, got {self.replicas}")

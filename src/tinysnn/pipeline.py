@@ -36,7 +36,14 @@ from .quant.observe import MembraneTracker, measure_ranges
 from .quant.reference import Reference, load_reference
 from .record import ReplicaResult, build_metrics
 from .results import write_json
-from .runtime import EVAL_SEED_OFFSET, ROUNDING_SEED_OFFSET, make_generator, replica_generators, resolve_device
+from .runtime import (
+    EVAL_SEED_OFFSET,
+    ROUNDING_SEED_OFFSET,
+    VAL_SEED_OFFSET,
+    make_generator,
+    replica_generators,
+    resolve_device,
+)
 from .sim import InferenceSimulator, TrainingLog, collect_counts, make_training_simulator, train_epochs
 
 
@@ -44,22 +51,33 @@ from .sim import InferenceSimulator, TrainingLog, collect_counts, make_training_
 class Splits:
     train: Dataset
     label: Dataset
+    #: the last run.n_val training images (None for n_val = 0): never trained on or used for labels
+    val: Dataset | None
     test: Dataset
 
 
 def _first(split: Dataset, n: int | None, key: str) -> Dataset:
     """The first ``n`` examples of a split (all for None); too many is a config error."""
     if n is not None and n > len(split):
-        raise ConfigError(f"invalid config `{key}`: asks for {n} images but the {split.split} split has {len(split)}")
+        raise ConfigError(f"invalid config `{key}`: asks for {n} images but the {split.split} split has {len(split)}"
+                          + (" outside the validation split (run.n_val)" if split.split == "train" else ""))
     return split if n is None else split.subset(n)
 
 
 def load_splits(config: TrainConfig) -> Splits:
+    """Training and label images come from the training set less its last ``run.n_val`` images,
+    which are the validation split."""
     root = Path(config.dataset.root) if config.dataset.root else default_data_root()
     train_split = load_dataset(config.dataset.name.value, "train", root)
     test_split = load_dataset(config.dataset.name.value, "test", root)
-    return Splits(train=_first(train_split, config.run.n_train, "run.n_train"),
-                  label=_first(train_split, config.run.n_label, "run.n_label"),
+    n_val = config.run.n_val
+    if n_val >= len(train_split):
+        raise ConfigError(f"invalid config `run.n_val`: {n_val} validation images leave none of the "
+                          f"{len(train_split)} training images to train on; use fewer")
+    pool = train_split.subset(len(train_split) - n_val)
+    return Splits(train=_first(pool, config.run.n_train, "run.n_train"),
+                  label=_first(pool, config.run.n_label, "run.n_label"),
+                  val=train_split.tail(n_val, "validation") if n_val else None,
                   test=_first(test_split, config.run.n_test, "run.n_test"))
 
 
@@ -153,12 +171,26 @@ def _evaluate(config: TrainConfig, params: NetworkParams, network: NetworkConsta
         result.test_presentations += presentations
         result.label_ops += labelling.ops
         result.test_ops += testing.ops
+        val = None
+        if splits.val is not None:
+            # own generators: validation numbers do not depend on how much is tested
+            val_quantizer = (FixedPointQuantizer([spec], [make_generator(config.seed + r + VAL_SEED_OFFSET
+                                                                          + ROUNDING_SEED_OFFSET, device)])
+                             if spec is not None else FP32Quantizer())
+            validating = InferenceSimulator(params.weights[r], params.theta[r], network, sim, val_quantizer)
+            with meter.phase("val"):
+                val_counts, _ = collect_counts(validating, _flat_images(splits.val, device), sim,
+                                               config.run.eval_batch,
+                                               make_generator(config.seed + r + VAL_SEED_OFFSET, device))
+            val = {"all_activity": Scores.of(predict_all_activity(val_counts, assignment), splits.val.labels).accuracy,
+                   "proportion": Scores.of(predict_proportion(val_counts, assignment), splits.val.labels).accuracy}
         result.replicas.append(ReplicaResult(
             seed=config.seed + r,
             all_activity=Scores.of(predict_all_activity(test_counts, assignment), test_targets),
             proportion=Scores.of(predict_proportion(test_counts, assignment), test_targets),
             test_spikes_per_image=float(test_counts.sum()) / n_test,
-            unassigned_neurons=int((assignment.labels < 0).sum())))
+            unassigned_neurons=int((assignment.labels < 0).sum()),
+            val_accuracy=val))
         result.assignments.append(assignment)
     torch.set_num_threads(config.threads)
     return result
@@ -198,8 +230,12 @@ def _record(config: TrainConfig, out_dir: Path, params: NetworkParams, network: 
         train={"images": log.images, "presentations": log.presentations, "spikes_per_image": log.spikes_per_image(),
                "seconds": log.seconds,
                "ms_per_image_per_replica": 1000.0 * log.seconds / max(1, log.images) / simulated_replicas,
-               "running_accuracy": log.running_accuracy},
+               "running_accuracy": log.running_accuracy,
+               # the adaptive rule's k = ceil(maxN / N_th): updates per value, per replica
+               "k_distribution": log.k_distribution()},
         label={"images": n_label, "seconds": label_seconds},
+        val={"images": len(splits.val) if splits.val is not None else 0,
+             "seconds": meter.phases["val"]["seconds"] if "val" in meter.phases else 0.0},
         test={"images": n_test, "presentations": evaluation.test_presentations, "seconds": test_seconds,
               "ms_per_image": 1000.0 * test_seconds / (n_test * replicas)},
         quant={"active": spec is not None, "scheme": quant.scheme.value, "bits": quant.bits,

@@ -7,6 +7,7 @@ read finished records as ``Candidate``s through ``candidate_of`` and ``load_cand
 from __future__ import annotations
 
 import json
+import math
 import platform
 from dataclasses import dataclass
 from functools import lru_cache
@@ -46,12 +47,15 @@ class ReplicaResult:
     proportion: Scores
     test_spikes_per_image: float
     unassigned_neurons: int
+    #: accuracy on the validation split by readout (None without one)
+    val_accuracy: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         p, a = self.proportion, self.all_activity
         return {
             "seed": self.seed,
             "accuracy": {"all_activity": a.accuracy, "proportion": p.accuracy},
+            "val_accuracy": self.val_accuracy,
             "per_class_accuracy": {"all_activity": a.per_class, "proportion": p.per_class},
             "confusion": {"all_activity": a.confusion, "proportion": p.confusion},
             "test_spikes_per_image": self.test_spikes_per_image,
@@ -59,13 +63,35 @@ class ReplicaResult:
         }
 
 
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (n − 1; None for a single value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+READOUTS = ("all_activity", "proportion")
+
+
+def _summary(per_readout: dict[str, list[float]]) -> tuple[dict[str, float], dict[str, float | None]]:
+    stats = {readout: mean_std(values) for readout, values in per_readout.items()}
+    return {k: m for k, (m, _) in stats.items()}, {k: s for k, (_, s) in stats.items()}
+
+
 def build_metrics(config: TrainConfig, replicas: list[ReplicaResult], *, train: dict[str, Any],
-                  label: dict[str, Any], test: dict[str, Any], quant: dict[str, Any], ops: dict[str, Any],
-                  grid: dict[str, Any] | None, choices: dict[str, Any], overrides: list[str],
+                  label: dict[str, Any], val: dict[str, Any], test: dict[str, Any], quant: dict[str, Any],
+                  ops: dict[str, Any], grid: dict[str, Any] | None, choices: dict[str, Any], overrides: list[str],
                   device: torch.device) -> dict[str, Any]:
-    """The record of one run (cost and ranges are added by the pipeline)."""
-    def mean(readout: str) -> float:
-        return sum(getattr(r, readout).accuracy for r in replicas) / len(replicas)
+    """The record of one run (cost and ranges are added by the pipeline).
+
+    ``accuracy`` is the test accuracy, mean over replicas (seeds), with ``accuracy_std`` their sample
+    standard deviation; ``val`` holds the same for the validation split, on which choices are made.
+    """
+    accuracy, accuracy_std = _summary({k: [getattr(r, k).accuracy for r in replicas] for k in READOUTS})
+    if all(r.val_accuracy is not None for r in replicas):
+        val_accuracy, val_std = _summary({k: [r.val_accuracy[k] for r in replicas] for k in READOUTS})  # type: ignore[index]
+        val = {**val, "accuracy": val_accuracy, "accuracy_std": val_std}
 
     return {
         "dataset": config.dataset.name.value,
@@ -73,10 +99,12 @@ def build_metrics(config: TrainConfig, replicas: list[ReplicaResult], *, train: 
         "rule": config.learning.rule.value,
         "n_neurons": config.model.n_neurons,
         "replicas": len(replicas),
-        "accuracy": {"all_activity": mean("all_activity"), "proportion": mean("proportion")},
+        "accuracy": accuracy,
+        "accuracy_std": accuracy_std,
         "per_replica": [r.to_dict() for r in replicas],
         "train": train,
         "label": label,
+        "val": val,
         "test": test,
         "quant": quant,
         # what the simulations did (all replicas), for the energy model; a grid's training ops
@@ -106,11 +134,18 @@ class Candidate:
     target: str
     rounding: str
     train_images: int
+    #: test accuracy, mean over the run's replicas (reported, never used to choose)
     accuracy: float
     memory_bytes: float
     memory_norm: float  # M_q / M_0
     inference_uj: float | None  # per image, operation-count model
     training_uj: float | None  # per training image; PTQ: its FP32 reference's
+    #: validation accuracy, mean over replicas: what selection weighs (None: the run had no validation split)
+    val_accuracy: float | None = None
+    replicas: int = 1
+    #: sample standard deviations over the replicas (None for one replica)
+    accuracy_std: float | None = None
+    val_accuracy_std: float | None = None
 
     @property
     def name(self) -> str:
@@ -146,12 +181,17 @@ def candidate_of(path: Path, readout: str = "all_activity") -> Candidate | None:
     quant = metrics["quant"]
     bits = quant["bits"] if quant["active"] else None
     inference = metrics["energy_pj_per_image"]["inference"]
+    val = metrics.get("val") or {}
     return Candidate(path=str(path.parent), dataset=metrics["dataset"], topology=metrics["topology"],
                      scheme=quant["scheme"], bits=bits, target=quant["target"], rounding=quant["rounding"],
                      train_images=metrics["train"]["images"], accuracy=metrics["accuracy"][readout],
                      memory_bytes=metrics["memory"]["total_bytes"], memory_norm=metrics["memory"]["normalized"],
                      inference_uj=inference["total"] / 1e6 if inference else None,
-                     training_uj=_training_uj(metrics))
+                     training_uj=_training_uj(metrics),
+                     val_accuracy=val["accuracy"][readout] if "accuracy" in val else None,
+                     replicas=metrics.get("replicas", 1),
+                     accuracy_std=(metrics.get("accuracy_std") or {}).get(readout),
+                     val_accuracy_std=(val.get("accuracy_std") or {}).get(readout))
 
 
 def load_candidates(folders: Iterable[Path], readout: str = "all_activity") -> list[Candidate]:

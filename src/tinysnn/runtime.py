@@ -9,6 +9,8 @@ from .config import ConfigError
 #: offset between a run's seed and its evaluation generator, so evaluation spikes never
 #: share a stream with training
 EVAL_SEED_OFFSET = 1_000_003
+#: offset of the validation pass's generator (its own, so validation does not depend on the test pass)
+VAL_SEED_OFFSET = 2_000_029
 #: offset of the stochastic-rounding generators' seeds from the run seed (apart from spikes' generators)
 ROUNDING_SEED_OFFSET = 7_919
 

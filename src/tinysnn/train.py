@@ -30,9 +30,12 @@ def summary(metrics: dict[str, Any]) -> str:
                  if quant["active"] else "")
     training = (f"quantized {quant['reference']} without training" if train["images"] == 0 else
                 f"trained {train['images']} images at {train['ms_per_image_per_replica']:.1f} ms/image")
+    val = metrics.get("val") or {}
+    validation = (f"validation {100 * val['accuracy']['all_activity']:.2f}% on {val['images']} images, "
+                  if "accuracy" in val else "")
     return (f"{metrics['dataset']} {metrics['topology']}/{metrics['rule']} N={metrics['n_neurons']}{precision}: "
-            f"test accuracy {100 * acc['all_activity']:.2f}% (all-activity), {100 * acc['proportion']:.2f}% "
-            f"(proportion) on {metrics['test']['images']} images; {training}")
+            f"{validation}test accuracy {100 * acc['all_activity']:.2f}% (all-activity), "
+            f"{100 * acc['proportion']:.2f}% (proportion) on {metrics['test']['images']} images; {training}")
 
 
 register_configs()

@@ -78,6 +78,13 @@ class Dataset:
             raise ValueError(f"subset size must be in 0..{len(self)}, got {n}")
         return Dataset(self.images[:n], self.labels[:n], self.name, self.split)
 
+    def tail(self, n: int, split: str) -> Dataset:
+        """The last ``n`` examples (0 <= n <= len(self)), named ``split``."""
+        if not 0 <= n <= len(self):
+            raise ValueError(f"tail size must be in 0..{len(self)}, got {n}")
+        start = len(self) - n
+        return Dataset(self.images[start:], self.labels[start:], self.name, split)
+
 
 def default_data_root() -> Path:
     """``$TINYSNN_DATA`` if set, else ``<repo>/data`` for a source checkout, else ``./data``."""

@@ -69,6 +69,8 @@ class TrainingLog:
     seconds: float = 0.0
     #: (images seen, running accuracy per replica) at each monitor point
     running_accuracy: list[tuple[int, list[float]]] = field(default_factory=list)
+    #: updates per replica and adaptive factor k, [R, k_max + 1] (rules with k only)
+    k_counts: torch.Tensor | None = None
 
     def spikes_per_image(self) -> float:
         """Mean over replicas of the spikes per training image."""
@@ -79,7 +81,14 @@ class TrainingLog:
     def of_replicas(self, replicas: Sequence[int]) -> "TrainingLog":
         """This log restricted to some replicas (presentations and seconds are the whole simulation's)."""
         return TrainingLog(self.images, self.presentations, self.spikes[list(replicas)], self.seconds,
-                           [(images, [accuracy[r] for r in replicas]) for images, accuracy in self.running_accuracy])
+                           [(images, [accuracy[r] for r in replicas]) for images, accuracy in self.running_accuracy],
+                           self.k_counts[list(replicas)] if self.k_counts is not None else None)
+
+    def k_distribution(self) -> list[dict[str, int]] | None:
+        """Per replica, how many updates used each adaptive factor k (k as a string key)."""
+        if self.k_counts is None:
+            return None
+        return [{str(k): int(n) for k, n in enumerate(row.tolist()) if n} for row in self.k_counts]
 
 
 class RunningAccuracy:
@@ -130,6 +139,7 @@ def train_epochs(simulator: TrainingSimulator, images: torch.Tensor, labels: tor
             if on_image is not None:
                 on_image(log)
     log.seconds = time.perf_counter() - start
+    log.k_counts = simulator.k_counts.clone() if simulator.k_counts is not None else None
     return log
 
 

@@ -25,6 +25,9 @@ from .layer import ExcitatoryLayer
 class TrainingSimulator:
     """Presents one image to each of R replicas (each its own input stream and generator)."""
 
+    #: [R, k_max + 1]: updates per replica and adaptive factor k (rules with k only)
+    k_counts: torch.Tensor | None = None
+
     def __init__(self, params: NetworkParams, network: NetworkConstants, rule: LearningRule, sim: SimConfig,
                  generators: list[torch.Generator], quant: Quantizer) -> None:
         self.params, self.network, self.rule, self.sim, self.quant = params, network, rule, sim, quant

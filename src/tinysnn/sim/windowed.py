@@ -32,6 +32,8 @@ class WindowedTrainingSimulator(TrainingSimulator):
         self.window_rule = rule
         #: the presentation's spike counts (the layer counts each window's)
         self.counts = torch.zeros_like(self.layer.counts)
+        #: how often each replica updated with each k (k = column index), for the record
+        self.k_counts = torch.zeros(params.replicas, rule.largest_factor(sim.steps) + 1, device=self.counts.device)
         #: advances one window's steps and counts its spikes in the layer; returns whether any neuron fired
         self._advance_window = {Integrator.step: self._step_window, Integrator.closed_form: self._integrate_window,
                                 Integrator.compiled: self._compiled_window}[sim.integrator]
@@ -46,6 +48,10 @@ class WindowedTrainingSimulator(TrainingSimulator):
             alpha = self.device.exc.decay
             self.decay_matrix = torch.where(lag >= 0, alpha ** lag.clamp_min(0), 0.0).float()
             self.decay_powers = (alpha ** (k + 1)).float()
+
+    def write_back(self, part: "TrainingSimulator", replicas: list[int]) -> None:
+        super().write_back(part, replicas)
+        self.k_counts[replicas] += part.k_counts  # type: ignore[index]
 
     def run(self, events: SpikeEvents, eta: float) -> torch.Tensor:
         self._start_presentation(events)
@@ -64,7 +70,10 @@ class WindowedTrainingSimulator(TrainingSimulator):
             self.counts.add_(window_counts)
             if fired_in_window:
                 replica_idx, neuron_idx = (window_counts > 0).nonzero(as_tuple=True)
-                k = self.window_rule.potentiation_factor(window_counts)
+                k = self.window_rule.potentiation_factor(self.counts, window_counts)
+                updating = torch.unique(replica_idx)
+                self.k_counts.index_put_((updating, k[updating].long()), torch.ones_like(updating, dtype=torch.float32),
+                                         accumulate=True)
                 cols = weights[replica_idx, :, neuron_idx]  # [K, I]
                 pre = self._pre_trace(events, lo, hi, start, stop, replica_idx, neuron_idx)
                 self.window_rule.post_update_(cols, pre, (k[replica_idx] * eta)[:, None])  # k·η_post per column
