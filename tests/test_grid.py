@@ -63,7 +63,8 @@ def test_replica_rounding_equals_quantize_row_by_row(variants, store):
     specs = [spec(bits, rounding, QuantTarget.wn) for bits, rounding in variants]
     quant = FixedPointQuantizer(specs, [torch.Generator().manual_seed(3 + k) for k in range(len(variants))])
     x = torch.linspace(-50, 60, 12 * len(variants), dtype=torch.float64).view(len(variants), 12)
-    reference = [quantize(x[r], s.neuron_format, s.rounding, torch.Generator().manual_seed(3 + r))
+    kind = "membrane_format" if store == "store_membrane_" else "threshold_format"
+    reference = [quantize(x[r], getattr(s, kind), s.rounding, torch.Generator().manual_seed(3 + r))
                  for r, s in enumerate(specs)]
     rounded = x.clone()
     getattr(quant, store)(rounded)

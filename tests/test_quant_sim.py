@@ -40,9 +40,10 @@ def model(topology=Topology.tinysnn) -> ModelConfig:
 
 
 def spec(bits: int, rounding: Rounding, target: QuantTarget = QuantTarget.wn,
-         v_range: VRange = VRange.spiking) -> QuantSpec:
+         v_range: VRange = VRange.spiking, bits_by_param: dict[str, int] | None = None) -> QuantSpec:
     quant = QuantConfig(scheme=Scheme.itq, bits=bits, rounding=rounding, target=target, reference="unused",
-                        v_range=v_range)
+                        v_range=v_range, bits_by_param=bits_by_param or {})
+    quant.check()
     return QuantSpec.build(quant, RANGES)
 
 
@@ -73,25 +74,43 @@ def on_grid(x: torch.Tensor, fmt: FixedPoint) -> bool:
 def test_spec_formats_come_from_the_ranges():
     s8 = spec(8, Rounding.nearest)
     assert s8.weight_format.name == "UQ0.8"
-    assert s8.neuron_format is not None and s8.neuron_format.name == "Q6.1"  # max(40, 33) needs 6 integer bits
-    assert spec(8, Rounding.nearest, v_range=VRange.observed).neuron_format.name == "Q10.-3"  # |−900| < 2^10
-    assert spec(8, Rounding.nearest, target=QuantTarget.w).neuron_format is None
+    # u must reach the largest threshold: max(40, 33) needs 6 integer bits, signed
+    assert s8.membrane_format is not None and s8.membrane_format.name == "Q6.1"
+    assert s8.threshold_format is not None and s8.threshold_format.name == "UQ6.2"  # V_th ≤ 33, unsigned
+    assert spec(8, Rounding.nearest, v_range=VRange.observed).membrane_format.name == "Q10.-3"  # |−900| < 2^10
+    qw = spec(8, Rounding.nearest, target=QuantTarget.w)
+    assert qw.membrane_format is None and qw.threshold_format is None
+
+
+def test_each_parameter_takes_its_own_width():
+    mixed = spec(8, Rounding.nearest, bits_by_param={"w": 4, "v_mem": 12, "theta": 6})
+    assert (mixed.weight_format.name, mixed.membrane_format.name, mixed.threshold_format.name) == (
+        "UQ0.4", "Q6.5", "UQ6.0")
+    widths = mixed.widths()
+    assert (widths.weights, widths.v_mem, widths.threshold) == (4, 12, 6)
+    assert spec(8, Rounding.nearest, bits_by_param={"theta": 12}).membrane_format.total_bits == 8  # the rest: bits
+    for bad, message in [({"u": 8}, "unknown parameter"), ({"w": 30}, "between 2 and 24")]:
+        with pytest.raises(ConfigError, match=message):
+            spec(8, Rounding.nearest, bits_by_param=bad)
+    with pytest.raises(ConfigError, match="qW keeps"):
+        spec(8, Rounding.nearest, target=QuantTarget.w, bits_by_param={"theta": 8})
 
 
 def test_device_constants_lie_on_the_grid():
-    s = spec(6, Rounding.truncate)  # Q6.-1: step 2
+    s = spec(6, Rounding.truncate)  # membrane Q6.-1: step 2; threshold UQ6.0: step 1
     _, _, network = trained_network()
     device = s.device_constants(network)
-    assert device.u_th == 14.0 and device.exc.reset == 0.0  # u_th = 13 → nearest even, ties up
+    assert device.u_th == 13.0 and device.exc.reset == 0.0  # u_th on the threshold grid
     assert device.exc.decay * 2**16 == round(network.exc.decay * 2**16)
-    assert device.w_inh == 26.0  # w_lateral = 25 → nearest even, ties up
+    assert device.w_inh == 26.0  # w_lateral = 25 on the membrane grid → nearest even, ties up
 
 
 @pytest.mark.parametrize("rounding", list(Rounding))
-@pytest.mark.parametrize("bits", [6, 8, 16])
-def test_integer_only_export_reproduces_the_quantized_simulator(tmp_path, rounding, bits):
+@pytest.mark.parametrize("bits,by_param", [(6, None), (8, None), (16, None), (8, {"w": 4, "v_mem": 12, "theta": 6}),
+                                           (8, {"v_mem": 6, "theta": 12})])
+def test_integer_only_export_reproduces_the_quantized_simulator(tmp_path, rounding, bits, by_param):
     weights, theta, network = trained_network()
-    s = spec(bits, rounding)
+    s = spec(bits, rounding, bits_by_param=by_param)
     params = NetworkParams(weights=weights[None].clone(), theta=theta[None].clone())
     training = quantizer(s)
     training.store_weights_(params.weights)
@@ -104,7 +123,7 @@ def test_integer_only_export_reproduces_the_quantized_simulator(tmp_path, roundi
     assignment = assign_labels(counts, torch.arange(24) % 10)
     export_model(tmp_path / "export.pt", params, s, network, SIM.steps, assignment.labels[None])
     exported = load_export(tmp_path / "export.pt")
-    assert exported["weights"].dtype == (torch.uint8 if bits <= 8 else torch.uint16)
+    assert exported["weights"].dtype == (torch.uint8 if s.weight_format.total_bits <= 8 else torch.uint16)
     integer = integer_counts(exported, spikes, rounding_generator=torch.Generator().manual_seed(5))
     assert integer.dtype == torch.int64
     assert torch.equal(integer.float(), counts)
@@ -124,7 +143,8 @@ def test_integer_evaluation_refuses_what_it_cannot_run(tmp_path):
 
 def test_wide_fixed_point_behaves_like_fp32():
     weights, theta, network = trained_network()
-    wide = QuantSpec(FixedPoint(32, 24, False), FixedPoint(32, 20, True), Rounding.nearest, 30)
+    wide = QuantSpec(FixedPoint(24, 24, False), FixedPoint(24, 14, True), FixedPoint(24, 16, False),
+                     Rounding.nearest, 30)
     spikes = events(32)
     fp32 = InferenceSimulator(weights, theta, network, SIM).run(spikes)
     fixed = InferenceSimulator(weights, theta, network, SIM,
@@ -152,8 +172,8 @@ def test_itq_keeps_parameters_on_the_grid(target, learning):
     assert not torch.equal(before, params.weights)
     assert on_grid(params.weights, s.weight_format)
     if target is QuantTarget.wn:
-        assert params.theta.sum() > 0 and on_grid(params.theta, s.neuron_format)
-        assert on_grid(simulator.layer.u, s.neuron_format)
+        assert params.theta.sum() > 0 and on_grid(params.theta, s.threshold_format)
+        assert on_grid(simulator.layer.u, s.membrane_format)
 
 
 def test_stochastic_rounding_lets_sub_lsb_updates_survive():
@@ -206,11 +226,11 @@ def test_end_presentation_requantizes_normalised_weights():
     generators = replica_generators(0, 1, torch.device("cpu"))
     params = init_params(m, generators, torch.device("cpu"))
     params.theta.fill_(10.3)
-    assert not on_grid(params.weights, s.weight_format) and not on_grid(params.theta, s.neuron_format)
+    assert not on_grid(params.weights, s.weight_format) and not on_grid(params.theta, s.threshold_format)
     rule = build_rule(LearningConfig(rule=Rule.adaptive), m, SIM)
     simulator = make_training_simulator(params, NetworkConstants.build(m, SIM), rule, SIM, generators, quantizer(s))
     simulator.end_presentation()  # θ decays and weights are renormalised, then stored on the grid
-    assert on_grid(params.weights, s.weight_format) and on_grid(params.theta, s.neuron_format)
+    assert on_grid(params.weights, s.weight_format) and on_grid(params.theta, s.threshold_format)
 
 
 def test_membrane_tracker_and_ranges_round_trip():

@@ -288,6 +288,8 @@ class RunConfig:
 
 #: the widest fixed-point format: float32 tensors hold its codes exactly (24 significant bits)
 MAX_BITS = 24
+#: the parameters quant.bits_by_param may give widths of
+QUANT_PARAMS = ("w", "v_mem", "theta")
 
 
 @dataclass
@@ -297,6 +299,9 @@ class QuantConfig:
     scheme: Scheme = Scheme.none
     #: total bits per stored value (null = FP32)
     bits: Optional[int] = None
+    #: per-parameter widths overriding ``bits``: w (weights), v_mem (membrane potential and the
+    #: inhibition acting on it), theta (the threshold V_th = u_th + θ); e.g. {w: 4, theta: 8, v_mem: 12}
+    bits_by_param: dict[str, int] = field(default_factory=dict)
     rounding: Rounding = Rounding.nearest
     target: QuantTarget = QuantTarget.w
     #: FP32 run folder: PTQ quantizes its checkpoint; both schemes take their ranges from its metrics.json
@@ -311,10 +316,17 @@ class QuantConfig:
     grid_bits: list[int] = field(default_factory=list)
     grid_roundings: list[Rounding] = field(default_factory=list)
 
+    def width(self, param: str) -> int:
+        """Bits of ``param`` (w, v_mem or theta): its own width, else ``bits``."""
+        width = self.bits_by_param.get(param, self.bits)
+        assert width is not None, "an active quantization has a width"
+        return width
+
     @property
     def active(self) -> bool:
         """Whether anything is fixed point (PTQ at precision=fp32 re-evaluates the reference as is)."""
-        return self.scheme is not Scheme.none and (self.bits is not None or bool(self.grid_bits))
+        return self.scheme is not Scheme.none and (self.bits is not None or bool(self.grid_bits)
+                                                   or bool(self.bits_by_param))
 
     @property
     def is_grid(self) -> bool:
@@ -337,6 +349,19 @@ class QuantConfig:
                  f"scheme={self.scheme.value} needs an FP32 run folder for its range analysis "
                  "(and, for PTQ, its checkpoint): quant.reference=outputs/.../<run>")
         _require(1 <= self.decay_frac_bits <= 30, "quant.decay_frac_bits", "must lie in [1, 30]")
+        for key, value in self.bits_by_param.items():
+            _require(key in QUANT_PARAMS, "quant.bits_by_param",
+                     f"unknown parameter {key!r}; the parameters are {', '.join(QUANT_PARAMS)}")
+            _require(2 <= value <= MAX_BITS, "quant.bits_by_param",
+                     f"{key}: must be between 2 and {MAX_BITS}, got {value}")
+            _require(key == "w" or self.target is QuantTarget.wn, "quant.bits_by_param",
+                     f"{key} is a neuron parameter, which qW keeps in FP32; use target=wn or drop it")
+        _require(not self.bits_by_param or self.scheme is not Scheme.none, "quant.bits_by_param",
+                 "needs a quantization scheme (scheme=ptq or scheme=itq)")
+        needed = ("w", "v_mem", "theta") if self.target is QuantTarget.wn else ("w",)
+        missing = [key for key in needed if key not in self.bits_by_param]
+        _require(not self.bits_by_param or self.bits is not None or self.is_grid or not missing, "quant.bits_by_param",
+                 f"gives no width for {', '.join(missing)} and quant.bits is null; add them or set a precision")
         if self.is_grid:
             _require(self.scheme is Scheme.itq, "quant.grid_bits",
                      f"a grid trains its variants side by side, which only ITQ does (scheme={self.scheme.value}); "

@@ -22,7 +22,7 @@ from .checkpoint import save_checkpoint
 from .config import ConfigError, QuantConfig, Scheme, TrainConfig
 from .cost.energy import EnergyInputs, energy_per_image
 from .cost.measured import EnergyMeter
-from .cost.memory import FP32_BITS, memory_report
+from .cost.memory import BitWidths, memory_report
 from .data import Dataset, load_dataset
 from .data.datasets import default_data_root
 from .evaluation import Assignment, Scores, assign_labels, predict_all_activity, predict_proportion
@@ -200,16 +200,16 @@ def _cost(config: TrainConfig, spec: QuantSpec | None, train_ops: OpCounts | Non
           test_ops: OpCounts) -> dict[str, Any]:
     """Memory (Eq. 4) and operation-count energy per image, at this run's precision."""
     model, sim = config.model, config.sim
-    weight_bits = spec.weight_format.total_bits if spec is not None else FP32_BITS
-    neuron_bits = (spec.neuron_bits if spec is not None else None) or FP32_BITS
+    bits = spec.widths() if spec is not None else BitWidths()
 
     def energy(ops: OpCounts | None, training: bool) -> dict[str, float] | None:
         if ops is None:
             return None
+        # neuron arithmetic at the membrane's width
         return energy_per_image(EnergyInputs(ops.to_dict(), sim.steps, model.n_inputs, model.n_neurons,
-                                             model.topology.value, weight_bits, neuron_bits, training))
+                                             model.topology.value, bits.weights, bits.v_mem, training))
 
-    return {"memory": memory_report(model, weight_bits, neuron_bits).to_dict(),
+    return {"memory": memory_report(model, bits).to_dict(),
             # operation-count model (tinysnn.cost.energy), pJ per image; training at this run's precision
             "energy_pj_per_image": {"train": energy(train_ops, True), "inference": energy(test_ops, False)}}
 

@@ -1,5 +1,5 @@
 """What a network costs: memory footprint (paper Eq. 4)."""
 
-from .memory import MemoryItem, MemoryReport, memory_report
+from .memory import BitWidths, MemoryItem, MemoryReport, memory_report
 
-__all__ = ["MemoryItem", "MemoryReport", "memory_report"]
+__all__ = ["BitWidths", "MemoryItem", "MemoryReport", "memory_report"]

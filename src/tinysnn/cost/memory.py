@@ -29,16 +29,29 @@ class MemoryItem:
         return self.count * self.bits
 
 
-def _items(topology: Topology, n_inputs: int, n: int, weight_bits: int, neuron_bits: int,
-           dense: bool) -> list[MemoryItem]:
-    items = [MemoryItem("X→E weights", n_inputs * n, weight_bits)]
+@dataclass(frozen=True)
+class BitWidths:
+    """Bits per stored value of each parameter (a device with per-parameter formats)."""
+
+    weights: int = FP32_BITS
+    #: the membrane potential and what acts on it (the inhibition strength)
+    v_mem: int = FP32_BITS
+    #: the threshold V_th = u_th + θ, per neuron
+    threshold: int = FP32_BITS
+
+
+FP32 = BitWidths()
+
+
+def _items(topology: Topology, n_inputs: int, n: int, bits: BitWidths, dense: bool) -> list[MemoryItem]:
+    items = [MemoryItem("X→E weights", n_inputs * n, bits.weights)]
     if topology is Topology.tinysnn:
-        items.append(MemoryItem("lateral inhibition E→E", n * (n - 1) if dense else 1, neuron_bits))
+        items.append(MemoryItem("lateral inhibition E→E", n * (n - 1) if dense else 1, bits.v_mem))
     else:
         items += [MemoryItem("E→I weights", n if dense else 1, FP32_BITS),
-                  MemoryItem("I→E weights", n * (n - 1) if dense else 1, neuron_bits)]
-    items += [MemoryItem("excitatory V_mem", n, neuron_bits),
-              MemoryItem("excitatory V_th (u_th + θ)", n, neuron_bits)]
+                  MemoryItem("I→E weights", n * (n - 1) if dense else 1, bits.v_mem)]
+    items += [MemoryItem("excitatory V_mem", n, bits.v_mem),
+              MemoryItem("excitatory V_th (u_th + θ)", n, bits.threshold)]
     if topology is Topology.diehl_cook:
         items += [MemoryItem("inhibitory V_mem", n, FP32_BITS), MemoryItem("inhibitory V_th", 1, FP32_BITS)]
     return items
@@ -76,13 +89,13 @@ class MemoryReport:
         }
 
 
-def memory_report(model: ModelConfig, weight_bits: int = FP32_BITS, neuron_bits: int = FP32_BITS) -> MemoryReport:
-    """Accounting of ``model`` with weights at ``weight_bits`` and neuron parameters at ``neuron_bits``."""
+def memory_report(model: ModelConfig, bits: BitWidths = FP32) -> MemoryReport:
+    """Accounting of ``model`` with each parameter at its width in ``bits``."""
     args = (model.n_inputs, model.n_neurons)
-    items = _items(model.topology, *args, weight_bits, neuron_bits, dense=False)
+    items = _items(model.topology, *args, bits, dense=False)
     return MemoryReport(
         items=items, total_bits=_total(items),
-        fp32_bits=_total(_items(model.topology, *args, FP32_BITS, FP32_BITS, dense=False)),
-        baseline_bits=_total(_items(Topology.diehl_cook, *args, FP32_BITS, FP32_BITS, dense=False)),
-        dense_total_bits=_total(_items(model.topology, *args, weight_bits, neuron_bits, dense=True)),
-        dense_baseline_bits=_total(_items(Topology.diehl_cook, *args, FP32_BITS, FP32_BITS, dense=True)))
+        fp32_bits=_total(_items(model.topology, *args, FP32, dense=False)),
+        baseline_bits=_total(_items(Topology.diehl_cook, *args, FP32, dense=False)),
+        dense_total_bits=_total(_items(model.topology, *args, bits, dense=True)),
+        dense_baseline_bits=_total(_items(Topology.diehl_cook, *args, FP32, dense=True)))

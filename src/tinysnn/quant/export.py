@@ -3,9 +3,10 @@
 ``export.pt`` (a plain dict, loadable with ``torch.load(..., weights_only=True)``) holds
 
 * ``weights``: codes [R, I, N] in the smallest integer dtype, ``weight_format`` (Qm.n fields);
-* qWN: ``v_th`` codes [R, N] and ``neuron_format``; the device constants as codes on that grid
-  (``reset``, ``inhibition``), the decay α as an integer A with α_q = A / 2^decay_frac_bits, the
-  refractory period and inhibition delay in steps; qW: ``theta`` in FP32;
+* qWN: ``v_th`` codes [R, N] in ``threshold_format``, ``membrane_format`` and the device constants
+  that act on u as codes on its grid (``reset``, ``inhibition``), the decay α as an integer A with
+  α_q = A / 2^decay_frac_bits, the refractory period and inhibition delay in steps; qW: ``theta``
+  in FP32;
 * ``assignments`` [R, N] (class per neuron, −1 unassigned), the rounding mode, the topology and
   the presentation length in steps.
 
@@ -26,7 +27,7 @@ from .formats import FixedPoint
 from .quantizer import FixedPointQuantizer
 from .spec import QuantSpec
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 
 
 def _codes(values: torch.Tensor, fmt: FixedPoint) -> torch.Tensor:
@@ -45,17 +46,18 @@ def export_model(path: str | Path, params: NetworkParams, spec: QuantSpec, netwo
         "weight_format": asdict(spec.weight_format),
         "assignments": assignments.detach().cpu(),
     }
-    if spec.neuron_format is None:
+    if spec.membrane_format is None or spec.threshold_format is None:
         payload["theta"] = params.theta.detach().cpu()
     else:
-        fmt, device = spec.neuron_format, spec.device_constants(network)
+        membrane, device = spec.membrane_format, spec.device_constants(network)
         # thresholds as the device holds them (saturated to the format); no rounding draws
         threshold = FixedPointQuantizer([spec], [torch.Generator()]).threshold(params.theta, device)
         payload.update({
-            "neuron_format": asdict(fmt),
-            "v_th": _codes(threshold, fmt),
-            "reset": int(round(device.exc.reset / fmt.step)),
-            "inhibition": int(round(float(device.w_inh) / fmt.step)),
+            "membrane_format": asdict(membrane),
+            "threshold_format": asdict(spec.threshold_format),
+            "v_th": _codes(threshold, spec.threshold_format),
+            "reset": int(round(device.exc.reset / membrane.step)),
+            "inhibition": int(round(float(device.w_inh) / membrane.step)),
             "lateral_delay_steps": network.lateral_delay_steps,
             "refrac_steps": device.exc.refrac_steps,
             "decay": int(round(device.exc.decay * 2**spec.decay_frac_bits)),

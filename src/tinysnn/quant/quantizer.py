@@ -127,16 +127,16 @@ class FixedPointQuantizer:
         threshold = theta + device.u_th
         if not self.quantizes_neurons:
             return threshold
-        grid = self._grid("neurons", threshold)
+        grid = self._grid("threshold", threshold)
         return threshold.clamp_(grid.lowest(), grid.highest())
 
     # --- rounding -------------------------------------------------------------------------
 
     def _grid(self, kind: str, x: torch.Tensor) -> Grid:
-        """Per-replica grids for ``kind`` (weights or neurons), shaped [R, 1, …] against x."""
+        """Per-replica grids for ``kind`` (weights, membrane or threshold), shaped [R, 1, …] against x."""
         key = (kind, x.dtype, x.device, x.dim())
         if key not in self._grids:
-            formats = [s.weight_format if kind == "weights" else s.neuron_format for s in self.specs]
+            formats = [getattr(s, f"{kind.removesuffix('s')}_format") for s in self.specs]
             self._grids[key] = Grid.per_row(formats, [s.rounding for s in self.specs],  # type: ignore[arg-type]
                                             x.dtype, x.device, x.dim())
         return self._grids[key]
@@ -164,7 +164,7 @@ class FixedPointQuantizer:
 
     def store_membrane_(self, u: torch.Tensor) -> None:
         if self.quantizes_neurons:
-            self._round_replicas_(u, "neurons", range(len(self.specs)))
+            self._round_replicas_(u, "membrane", range(len(self.specs)))
 
     def store_theta_(self, theta: torch.Tensor, spikes: torch.Tensor | None = None) -> None:
         if not self.quantizes_neurons:
@@ -173,4 +173,5 @@ class FixedPointQuantizer:
             changed: Sequence[int] = range(len(self.specs))
         else:  # only replicas that spiked changed θ
             changed = spikes.any(1).nonzero().flatten().tolist() if any(self._stochastic) else []
-        self._round_replicas_(theta, "neurons", changed)
+        # θ on the threshold grid: V_th = u_th + θ is then on it too (u_th is)
+        self._round_replicas_(theta, "threshold", changed)
