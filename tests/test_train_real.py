@@ -99,7 +99,7 @@ def test_ptq_and_itq_from_an_fp32_reference(tmp_path):
 
     reference = f"quant.reference={tmp_path / 'fp32'}"
     ptq16 = run(config(*base, "scheme=ptq", "precision=q16", "target=wn", reference), tmp_path / "ptq16")
-    assert ptq16["train"]["images"] == 0 and ptq16["quant"]["formats"]["neurons"].startswith("Q")
+    assert ptq16["train"]["images"] == 0 and ptq16["quant"]["formats"]["membrane"].startswith("Q")
     assert abs(ptq16["accuracy"]["all_activity"] - fp32["accuracy"]["all_activity"]) <= 0.03
     ptq_checkpoint = load_checkpoint(tmp_path / "ptq16" / "checkpoint.pt")
     step = ptq16["quant"]["weight_step"]
