@@ -4,15 +4,21 @@
 ``error: …`` on stderr and exits with status 2; any other failure keeps its traceback. Either
 way the failure is also written to the run's log file, when the command has one (Hydra's
 ``<job>.log`` in the run folder), so a failed run folder explains itself.
+
+``command(config_name, work)`` is the entry point of a tool (select, report, ranges): Hydra composes
+``conf/<config_name>.yaml`` over its schema, and ``work`` gets the typed config object, guarded.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
-from .config import ConfigError
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from .config import ConfigError, register_configs
 from .data import DataFileError
 from .results import RecordError
 
@@ -42,3 +48,14 @@ def guarded(work: Callable[[], T]) -> T:
     except Exception:
         _to_log_files(logging.ERROR, "the run failed", with_traceback=True)
         raise
+
+
+def command(config_name: str, work: Callable[[Any], None]) -> Callable[[], None]:
+    """A Hydra entry point running ``work`` on the typed config composed from ``conf/<config_name>.yaml``."""
+    register_configs()
+
+    @hydra.main(version_base="1.3", config_path="conf", config_name=config_name)
+    def main(cfg: DictConfig) -> None:
+        guarded(lambda: work(OmegaConf.to_object(cfg)))
+
+    return main

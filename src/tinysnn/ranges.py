@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
-from .app import guarded
+from .app import command
 from .checkpoint import load_checkpoint
-from .config import ConfigError, RangesConfig, TrainConfig, register_configs, validate
+from .config import ConfigError, RangesConfig, TrainConfig, validate
 from .data import load_dataset
 from .data.datasets import default_data_root
 from .network import NetworkConstants
@@ -48,8 +47,7 @@ def analyse(run_dir: Path) -> Ranges:
     return measure_ranges(weights, theta, constants.exc.thresh, tracker)
 
 
-def _add_ranges(cfg: DictConfig) -> None:
-    config: RangesConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+def _add_ranges(config: RangesConfig) -> None:
     for run_dir in map(Path, config.runs):
         metrics = read_record(run_dir / "metrics.json")
         if "ranges" in metrics and not config.force:
@@ -60,12 +58,7 @@ def _add_ranges(cfg: DictConfig) -> None:
         print(f"{run_dir}: {metrics['ranges']}")
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="ranges")
-def main(cfg: DictConfig) -> None:
-    guarded(lambda: _add_ranges(cfg))
-
-
-register_configs()
+main = command("ranges", _add_ranges)
 
 if __name__ == "__main__":
     main()

@@ -19,11 +19,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
-
-from .app import guarded
-from .config import ConfigError, ReportConfig, SelectionConfig, register_configs
+from .app import command
+from .config import ConfigError, ReportConfig, SelectionConfig
 from .record import Candidate, load_candidates
 from .results import atomic_write
 from .selection import choose, reward, selection_report
@@ -246,8 +243,7 @@ def write_report(candidates: list[Candidate], config: SelectionConfig, out: Path
     return written
 
 
-def _report(cfg: DictConfig) -> None:
-    config: ReportConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+def _report(config: ReportConfig) -> None:
     candidates = load_candidates([Path(folder) for folder in config.sweeps], config.selection.readout)
     if not candidates:
         raise ConfigError(f"no finished runs under {', '.join(config.sweeps)}")
@@ -255,12 +251,7 @@ def _report(cfg: DictConfig) -> None:
         print(f"wrote {path}")
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="report")
-def main(cfg: DictConfig) -> None:
-    guarded(lambda: _report(cfg))
-
-
-register_configs()
+main = command("report", _report)
 
 if __name__ == "__main__":
     main()

@@ -17,11 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
-
-from .app import guarded
-from .config import ConfigError, SelectConfig, SelectionConfig, register_configs
+from .app import command
+from .config import ConfigError, SelectConfig, SelectionConfig
 from .record import Candidate, load_candidates
 
 
@@ -138,8 +135,7 @@ def selection_report(candidates: list[Candidate], config: SelectionConfig, limit
     return "\n".join(out)
 
 
-def _select(cfg: DictConfig) -> None:
-    config: SelectConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+def _select(config: SelectConfig) -> None:
     folders = [Path(folder) for folder in config.sweeps]
     candidates = load_candidates(folders, config.selection.readout)
     if not candidates:
@@ -147,12 +143,7 @@ def _select(cfg: DictConfig) -> None:
     print(selection_report(candidates, config.selection))
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="select")
-def main(cfg: DictConfig) -> None:
-    guarded(lambda: _select(cfg))
-
-
-register_configs()
+main = command("select", _select)
 
 if __name__ == "__main__":
     main()

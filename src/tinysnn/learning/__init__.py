@@ -26,7 +26,7 @@ class LearningRule(Protocol):
     #: spikes (``pre_update_``); None for rules that do not
     post_decay: float | None
 
-    def post_update_(self, cols: torch.Tensor, pre_trace: torch.Tensor, eta: float | torch.Tensor) -> None:
+    def post_update_(self, cols: torch.Tensor, pre_trace: torch.Tensor, eta: float) -> None:
         """Update in place the weight columns [K, I] of neurons that spiked, with x_pre [K, I] and η_post."""
         ...
 

@@ -14,7 +14,7 @@ import torch
 
 from ..config import Integrator, PreTrace, SimConfig
 from ..encoding import SpikeEvents
-from ..learning import AdaptivePotentiation, mean_trace, trace_at
+from ..learning import AdaptivePotentiation, LearningRule, mean_trace, trace_at
 from ..network import NetworkConstants, NetworkParams
 from ..quant import Quantizer
 from .currents import step_currents
@@ -165,7 +165,7 @@ class WindowedTrainingSimulator(TrainingSimulator):
         return out
 
 
-def make_training_simulator(params: NetworkParams, network: NetworkConstants, rule, sim: SimConfig,
+def make_training_simulator(params: NetworkParams, network: NetworkConstants, rule: LearningRule, sim: SimConfig,
                             generators: list[torch.Generator], quant: Quantizer) -> TrainingSimulator:
     """The simulator that fits the rule: windowed for rules with update windows, per-step otherwise."""
     if rule.window_steps is not None:
