@@ -8,9 +8,9 @@ ZERO = dict(presentations=0, input_spikes=0, exc_spikes=0, inh_spikes=0, column_
             normalizations=0)
 
 
-def inputs(bits: int, training: bool = False, topology: str = "tinysnn", **ops) -> EnergyInputs:
+def inputs(bits: int, training: bool = False, topology: str = "tinysnn", device: str = "event", **ops) -> EnergyInputs:
     return EnergyInputs({**ZERO, **ops}, steps=10, n_inputs=4, n_neurons=3, topology=topology,
-                        weight_bits=bits, neuron_bits=bits, training=training)
+                        weight_bits=bits, neuron_bits=bits, training=training, device=device)
 
 
 def test_table_values():
@@ -38,3 +38,28 @@ def test_training_adds_learning_and_lower_precision_costs_less():
     assert fp32["learning"] > 0 and q8["total"] < fp32["total"] / 4
     infer = energy_per_image(inputs(32, **ops))
     assert infer["learning"] == 0 and infer["total"] < fp32["total"]
+
+
+def test_timestepped_device_reads_every_weight_at_every_step():
+    e = energy_per_image(inputs(8, device="timestepped", presentations=1, input_spikes=5, exc_spikes=2))
+    assert e["synaptic"] == pytest.approx(10 * 4 * 3 * add_pj(8))  # 10 steps × 4 inputs × 3 neurons
+    assert e["inhibition"] == pytest.approx(10 * 3 * add_pj(8))  # uniform strength: N subtractions a step
+    state = 10 * 3 * 2 * 8 * sram_pj_per_bit(2 * 3 * 8)
+    assert e["memory"] == pytest.approx(10 * 12 * 8 * sram_pj_per_bit(12 * 8) + state)
+
+
+def test_timestepped_baseline_pays_its_dense_inhibitory_population():
+    ops = dict(presentations=1, input_spikes=5, exc_spikes=2, inh_spikes=2)
+    event = energy_per_image(inputs(32, topology="diehl_cook", **ops))
+    dense = energy_per_image(inputs(32, topology="diehl_cook", device="timestepped", **ops))
+    inhibitory_neurons = 10 * 3 * (mul_pj(32) + 2 * add_pj(32))
+    assert event["inhibition"] == pytest.approx((2 + 2 * 2) * add_pj(32) + inhibitory_neurons)
+    # E→I (3) and I→E (3 × 2) products at each of 10 steps
+    assert dense["inhibition"] == pytest.approx(10 * (3 + 6) * add_pj(32) + inhibitory_neurons)
+    tiny = energy_per_image(inputs(32, device="timestepped", **ops))
+    assert dense["total"] > tiny["total"]
+
+
+def test_unknown_device_is_refused():
+    with pytest.raises(ValueError, match="event or timestepped"):
+        energy_per_image(inputs(8, device="analog", presentations=1))

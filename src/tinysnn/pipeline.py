@@ -202,16 +202,20 @@ def _cost(config: TrainConfig, spec: QuantSpec | None, train_ops: OpCounts | Non
     model, sim = config.model, config.sim
     bits = spec.widths() if spec is not None else BitWidths()
 
-    def energy(ops: OpCounts | None, training: bool) -> dict[str, float] | None:
+    def energy(ops: OpCounts | None, training: bool, device: str) -> dict[str, float] | None:
         if ops is None:
             return None
         # neuron arithmetic at the membrane's width
         return energy_per_image(EnergyInputs(ops.to_dict(), sim.steps, model.n_inputs, model.n_neurons,
-                                             model.topology.value, bits.weights, bits.v_mem, training))
+                                             model.topology.value, bits.weights, bits.v_mem, training, device))
 
     return {"memory": memory_report(model, bits).to_dict(),
-            # operation-count model (tinysnn.cost.energy), pJ per image; training at this run's precision
-            "energy_pj_per_image": {"train": energy(train_ops, True), "inference": energy(test_ops, False)}}
+            # operation-count model (tinysnn.cost.energy), pJ per image; training at this run's precision;
+            # an event-driven device, and a time-stepped one priced from the same counts
+            "energy_pj_per_image": {"train": energy(train_ops, True, "event"),
+                                    "inference": energy(test_ops, False, "event")},
+            "energy_pj_per_image_timestepped": {"train": energy(train_ops, True, "timestepped"),
+                                                "inference": energy(test_ops, False, "timestepped")}}
 
 
 def _record(config: TrainConfig, out_dir: Path, params: NetworkParams, network: NetworkConstants,

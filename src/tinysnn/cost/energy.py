@@ -15,6 +15,17 @@ adds its own neuron updates and spikes), learning (weight rows and columns rewri
 multiply and add each, normalisation's I·N multiplies and adds, θ decay) and memory (weight
 reads per synaptic operation and writes per update at B_w, neuron state read and written every
 step at B_n). Absolute values are estimates for comparison; ratios between models are the point.
+
+Two devices are priced from the same counts (``EnergyInputs.device``):
+
+* ``event`` (default): an event-driven device — an input spike reads and accumulates one weight
+  row, an excitatory spike drives the inhibition; work scales with spikes.
+* ``timestepped``: a device that, like a time-stepped GPU simulator (BindsNET, which the paper's
+  energy figures come from: "we leverage the simulation time and the operational power"),
+  evaluates every connection as a dense product at every step: I·N X→E weight reads and adds
+  per step whatever the input, and for the Diehl & Cook network also the E→I (N) and dense I→E
+  (N·(N−1)) products per step; tinySNN's direct lateral inhibition has one uniform strength, so
+  it costs N subtractions per step. Neurons and learning are priced as on the event device.
 """
 
 from __future__ import annotations
@@ -59,6 +70,8 @@ class EnergyInputs:
     weight_bits: int
     neuron_bits: int
     training: bool
+    #: ``event`` or ``timestepped`` (module docstring)
+    device: str = "event"
 
 
 def energy_per_image(x: EnergyInputs) -> dict[str, float]:
@@ -66,14 +79,22 @@ def energy_per_image(x: EnergyInputs) -> dict[str, float]:
     ops, n, i = x.ops, x.n_neurons, x.n_inputs
     images = max(1, ops["presentations"])
     b_w, b_n = x.weight_bits, x.neuron_bits
-    sops = ops["input_spikes"] * n
-    neuron_steps = ops["presentations"] * x.steps * n
+    steps = ops["presentations"] * x.steps
+    neuron_steps = steps * n
+    dense = x.device == "timestepped"
+    if x.device not in ("event", "timestepped"):
+        raise ValueError(f"unknown energy device {x.device!r}: event or timestepped")
+    # synaptic operations: one weight read + accumulate per (input spike or step) × neuron
+    sops = steps * i * n if dense else ops["input_spikes"] * n
     synaptic = sops * add_pj(b_n)
     neuron = neuron_steps * (mul_pj(b_n) + 3 * add_pj(b_n))  # α·u, + I, − inhibition, compare
-    inhibition = ops["exc_spikes"] * (n - 1) * add_pj(b_n)
+    inhibition = (neuron_steps if dense else ops["exc_spikes"] * (n - 1)) * add_pj(b_n)
+    dense_inhibitory = 0  # I→E weights read from a dense FP32 matrix at every step (Diehl & Cook, time-stepped)
     if x.topology == "diehl_cook":
-        inhibition = (ops["exc_spikes"] + ops["inh_spikes"] * (n - 1)) * add_pj(FP32_BITS) \
-            + neuron_steps * (mul_pj(FP32_BITS) + 2 * add_pj(FP32_BITS))
+        # E→I one-to-one and I→E all-but-one: per spike on the event device, at every step when dense
+        dense_inhibitory = steps * n * (n - 1) if dense else 0
+        adds = steps * n + dense_inhibitory if dense else ops["exc_spikes"] + ops["inh_spikes"] * (n - 1)
+        inhibition = adds * add_pj(FP32_BITS) + neuron_steps * (mul_pj(FP32_BITS) + 2 * add_pj(FP32_BITS))
     learning = 0.0
     written = 0
     if x.training:
@@ -84,7 +105,8 @@ def energy_per_image(x: EnergyInputs) -> dict[str, float]:
         written += normalized
     weight_memory = sram_pj_per_bit(i * n * b_w)
     state_memory = sram_pj_per_bit(2 * n * b_n)
-    memory = (sops + 2 * written) * b_w * weight_memory + neuron_steps * 2 * b_n * state_memory
+    memory = (sops + 2 * written) * b_w * weight_memory + neuron_steps * 2 * b_n * state_memory \
+        + dense_inhibitory * FP32_BITS * sram_pj_per_bit(n * (n - 1) * FP32_BITS)
     parts = {"synaptic": synaptic, "neuron": neuron, "inhibition": inhibition, "learning": learning, "memory": memory}
     per_image = {key: value / images for key, value in parts.items()}
     per_image["total"] = sum(per_image.values())
