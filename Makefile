@@ -13,11 +13,14 @@ JOBS ?= 2
 SWEEPS ?= multirun/paper multirun/paper_itq_grid
 REPORT ?= report
 SELECT ?=
+# `make deploy`: the quantized run folder and the C folder to write
+RUN ?=
+OUT ?= deploy/model
 
 comma := ,
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data run train test test-fast lint bench sweep report clean
+.PHONY: help setup data run train test test-fast lint bench sweep report deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,7 +29,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned: the CPU wheel; an unpinned torch would pull several GB of CUDA packages
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test,plot]'
+	$(PY) -m pip install --quiet -e '.[test,plot,deploy]'
 	touch $@
 
 setup: $(VENV)/.installed ## create .venv with the pinned dependencies and tinysnn (editable)
@@ -58,6 +61,9 @@ sweep: setup data ## the paper's grid as one --multirun (PRESET=paper_mnist for 
 
 report: setup ## CSV, markdown, figures and model selection from finished sweeps (SWEEPS=...)
 	$(PY) -m tinysnn.report "sweeps=[$(subst $(eval) ,$(comma),$(strip $(SWEEPS)))]" out=$(REPORT) $(SELECT)
+
+deploy: setup data ## C99 runtime of a quantized run (RUN=<run dir> OUT=<folder>), checked on 300 test images
+	$(PY) -m tinysnn.deploy run_dir=$(RUN) out=$(OUT) verify_images=300 $(ARGS)
 
 clean: ## remove run outputs and caches (keeps .venv and data)
 	rm -rf outputs multirun .pytest_cache .hypothesis

@@ -34,6 +34,9 @@ def test_installed_package_holds_its_configs(installed):
     conf = installed / "tinysnn" / "conf"
     assert (conf / "config.yaml").is_file() and (conf / "experiment" / "paper_mnist.yaml").is_file()
     assert not (installed / "tinysnn" / "conf" / "config.yaml").is_symlink()
+    runtime = installed / "tinysnn" / "deploy" / "c"  # the C runtime `python -m tinysnn.deploy` copies
+    assert all((runtime / name).is_file() for name in ("tinysnn.c", "tinysnn.h", "main.c", "Makefile",
+                                                      "m7/startup.c", "m7/mps2_an500.ld"))
 
 
 @requires_mnist

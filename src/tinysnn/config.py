@@ -95,6 +95,16 @@ class VRange(str, Enum):
     observed = "observed"
 
 
+class Encoding(str, Enum):
+    """How evaluation turns images into input spikes (training always uses ``poisson``)."""
+
+    #: Bernoulli draws per pixel and step from the run's torch generator (tinysnn.encoding)
+    poisson = "poisson"
+    #: the integer inter-spike-interval encoder of the C runtime (tinysnn.device_encoding): image n of a
+    #: pass has seed (evaluation seed + n), so a device reproduces the simulator's input spikes
+    device = "device"
+
+
 class Integrator(str, Enum):
     """How tinySNN's kernels advance the membranes (training windows; ``compiled`` also inference)."""
 
@@ -237,6 +247,8 @@ class SimConfig:
     retry_rate_step_hz: float = 31.875
     #: tinySNN kernel: step (reference), closed_form or compiled (fewer kernel launches)
     integrator: Integrator = Integrator.step
+    #: evaluation input spikes: poisson (torch generator) or device (the C runtime's integer encoder)
+    encoding: Encoding = Encoding.poisson
 
     @property
     def steps(self) -> int:
@@ -502,12 +514,57 @@ class RangesConfig:
         _require_folders(self.runs, "runs", "runs=[outputs/mnist/tinysnn-adaptive/<time>]")
 
 
+class VerifyInput(str, Enum):
+    """Which input spikes ``tinysnn.deploy`` checks the C runtime with."""
+
+    #: the device encoder on both sides (sim.encoding=device)
+    device = "device"
+    #: the simulator's Poisson draws, written to a spikes file the C CLI reads (-f)
+    file = "file"
+
+
+@dataclass
+class DeployConfig:
+    """``python -m tinysnn.deploy run_dir=<quantized run> out=<folder> verify_images=N``"""
+
+    #: a quantized (or FP32) tinySNN run folder (metrics.json, checkpoint.pt, export.pt)
+    run_dir: str = ""
+    #: instead of run_dir: deploy the model that selection (Eq. 3) chooses among the runs under these folders
+    sweeps: list[str] = field(default_factory=list)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    #: the generated C folder (replaced as a whole)
+    out: str = "deploy"
+    #: which replica of the run
+    replica: int = 0
+    #: drop the neurons that hold no class and the zero-weight synapses (sparse rows where smaller)
+    prune: bool = False
+    #: also write the network as NIR (out/network.nir; docs/deploy.md lists what NIR cannot express)
+    nir: bool = False
+    #: build the host binary and compare its first N test images with the simulator (0 = no check)
+    verify_images: int = 0
+    verify_input: VerifyInput = VerifyInput.device
+    #: classify the first N test images with the host binary and print accuracy and µs/image (0 = none)
+    test_images: int = 0
+    #: cross-compile for Cortex-M7, run the first N test images under QEMU, compare with the host (0 = none)
+    qemu_images: int = 0
+
+    def __post_init__(self) -> None:
+        _require(bool(self.run_dir) != bool(self.sweeps), "run_dir",
+                 "give the run to deploy (run_dir=outputs/.../<run>) or sweeps to select it from "
+                 "(sweeps=[multirun/paper]), not both")
+        _require(bool(self.out), "out", "give the folder for the C sources, e.g. out=deploy/q8_wn")
+        _require(self.replica >= 0, "replica", f"must be >= 0, got {self.replica}")
+        for key in ("verify_images", "test_images", "qemu_images"):
+            _require(getattr(self, key) >= 0, key, f"must be >= 0, got {getattr(self, key)}")
+
+
 def register_configs() -> None:
     store = ConfigStore.instance()
     store.store(name="base_config", node=TrainConfig)
     store.store(name="select_schema", node=SelectConfig)
     store.store(name="report_schema", node=ReportConfig)
     store.store(name="ranges_schema", node=RangesConfig)
+    store.store(name="deploy_schema", node=DeployConfig)
 
 
 def steps_for(ms: float, dt_ms: float) -> int:

@@ -19,12 +19,13 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import save_checkpoint
-from .config import ConfigError, QuantConfig, Scheme, TrainConfig
+from .config import ConfigError, Encoding, QuantConfig, Scheme, SimConfig, TrainConfig
 from .cost.energy import EnergyInputs, energy_per_image
 from .cost.measured import EnergyMeter
 from .cost.memory import BitWidths, memory_report
 from .data import Dataset, load_dataset
 from .data.datasets import default_data_root
+from .device_encoding import DeviceEncoder
 from .evaluation import Assignment, Scores, assign_labels, predict_all_activity, predict_proportion
 from .learning import EtaSchedule, build_rule
 from .network import NetworkConstants, NetworkParams, init_params
@@ -131,6 +132,11 @@ def _train(config: TrainConfig, params: NetworkParams, network: NetworkConstants
     return log, simulator.ops
 
 
+def _encoder(sim: SimConfig, base_seed: int) -> DeviceEncoder | None:
+    """The device encoder with image seeds base_seed + n (``sim.encoding=device``), else None (Poisson)."""
+    return DeviceEncoder.build(sim, base_seed) if sim.encoding is Encoding.device else None
+
+
 @dataclass
 class Evaluation:
     """Labels and test results of every replica of one variant."""
@@ -160,12 +166,13 @@ def _evaluate(config: TrainConfig, params: NetworkParams, network: NetworkConsta
         generator = make_generator(config.seed + r + EVAL_SEED_OFFSET, device)
         rounding = make_generator(config.seed + r + EVAL_SEED_OFFSET + ROUNDING_SEED_OFFSET, device)
         quantizer = FixedPointQuantizer([spec], [rounding]) if spec is not None else FP32Quantizer()
+        encoder = _encoder(sim, config.seed + r + EVAL_SEED_OFFSET)
         labelling = InferenceSimulator(params.weights[r], params.theta[r], network, sim, quantizer,
-                                       observe=tracker.update if tracker is not None else None)
+                                       observe=tracker.update if tracker is not None else None, encoder=encoder)
         with meter.phase("label"):
             label_counts, _ = collect_counts(labelling, label_images, sim, config.run.eval_batch, generator)
         assignment = assign_labels(label_counts, label_targets)
-        testing = InferenceSimulator(params.weights[r], params.theta[r], network, sim, quantizer)
+        testing = InferenceSimulator(params.weights[r], params.theta[r], network, sim, quantizer, encoder=encoder)
         with meter.phase("test"):
             test_counts, presentations = collect_counts(testing, test_images, sim, config.run.eval_batch, generator)
         result.test_presentations += presentations
@@ -177,7 +184,8 @@ def _evaluate(config: TrainConfig, params: NetworkParams, network: NetworkConsta
             val_quantizer = (FixedPointQuantizer([spec], [make_generator(config.seed + r + VAL_SEED_OFFSET
                                                                           + ROUNDING_SEED_OFFSET, device)])
                              if spec is not None else FP32Quantizer())
-            validating = InferenceSimulator(params.weights[r], params.theta[r], network, sim, val_quantizer)
+            validating = InferenceSimulator(params.weights[r], params.theta[r], network, sim, val_quantizer,
+                                            encoder=_encoder(sim, config.seed + r + VAL_SEED_OFFSET))
             with meter.phase("val"):
                 val_counts, _ = collect_counts(validating, _flat_images(splits.val, device), sim,
                                                config.run.eval_batch,

@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 
 from ..config import Integrator, SimConfig, Topology
+from ..device_encoding import DeviceEncoder
 from ..encoding import SpikeEvents, poisson_events, spike_probability
 from ..network import NetworkConstants
 from ..ops import OpCounts
@@ -27,12 +28,14 @@ INFERENCE_KERNEL_STEPS = 10
 
 class InferenceSimulator:
     """``quant`` runs the network as a fixed-point device (a quantizer of one replica, whose generator
-    draws the batch's stochastic rounding); ``observe(u)`` sees u after every step (range analysis)."""
+    draws the batch's stochastic rounding); ``observe(u)`` sees u after every step (range analysis); ``encoder``
+    replaces the Poisson draws by the device's integer encoder (``sim.encoding=device``)."""
 
     def __init__(self, weights: torch.Tensor, theta: torch.Tensor, network: NetworkConstants, sim: SimConfig,
                  quant: Quantizer | None = None, observe: Callable[[torch.Tensor], None] | None = None,
-                 rows_per_block: int = 10_000) -> None:
+                 rows_per_block: int = 10_000, encoder: DeviceEncoder | None = None) -> None:
         self.quant = quant if quant is not None else FP32Quantizer()
+        self.encoder = encoder
         self.weights = weights  # [I, N]
         self.device = self.quant.device_constants(network)
         self.threshold = self.quant.threshold(theta, self.device)  # [N]
@@ -44,8 +47,14 @@ class InferenceSimulator:
         self.compiled = (sim.integrator is Integrator.compiled and network.topology is Topology.tinysnn
                          and not self.quant.quantizes_neurons and observe is None)
 
-    def present(self, images: torch.Tensor, max_rate_hz: float, generator: torch.Generator) -> torch.Tensor:
-        """Spike counts [B, N] for ``images`` [B, I] at the given max rate."""
+    def present(self, images: torch.Tensor, max_rate_hz: float, generator: torch.Generator,
+                ids: torch.Tensor | None = None, attempt: int = 0) -> torch.Tensor:
+        """Spike counts [B, N] for ``images`` [B, I] at the given max rate (the device encoder instead
+        encodes attempt ``attempt`` of the images with indices ``ids``)."""
+        if self.encoder is not None:
+            if ids is None:
+                raise ValueError("the device encoder needs the images' indices")
+            return self.run(self.encoder.events(images, ids, attempt))
         probability = spike_probability(images, max_rate_hz, self.sim.dt_ms)
         events = poisson_events(probability, self.sim.steps, generator)
         return self.run(events)

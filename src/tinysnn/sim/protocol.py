@@ -150,12 +150,16 @@ def collect_counts(simulator: InferenceSimulator, images: torch.Tensor, sim: Sim
     presentations = 0
     for start in range(0, images.shape[0], batch):
         chunk = images[start:start + batch]
+        ids = torch.arange(start, start + chunk.shape[0])
+        attempt = -1
 
-        def present(failed: torch.Tensor | None, rate: float, chunk: torch.Tensor = chunk) -> torch.Tensor:
-            nonlocal presentations
+        def present(failed: torch.Tensor | None, rate: float, chunk: torch.Tensor = chunk,
+                    ids: torch.Tensor = ids) -> torch.Tensor:
+            nonlocal presentations, attempt
+            attempt = 0 if failed is None else attempt + 1
             shown = chunk if failed is None else chunk[failed]
             presentations += shown.shape[0]
-            return simulator.present(shown, rate, generator)
+            return simulator.present(shown, rate, generator, ids if failed is None else ids[failed.cpu()], attempt)
 
         out.append(present_with_retries(present, sim)[0])
     return torch.cat(out), presentations
