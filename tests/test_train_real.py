@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from tinysnn import conf
 from tinysnn.checkpoint import load_checkpoint
 from tinysnn.config import register_configs, validate
-from tinysnn.pipeline import run, run_grid
+from tinysnn.pipeline import load_splits, run, run_grid
 
 from .conftest import requires_mnist
 
@@ -221,3 +221,16 @@ def test_sweep_on_submitit_local_then_select_and_report(tmp_path):
     names = {p.name for p in (tmp_path / "report").iterdir()}
     assert {"runs.csv", "summary.md", "fig6_accuracy.png", "fig7_memory.png", "fig8_energy.png",
             "fig9_reward.png"} <= names
+
+
+@pytest.mark.parametrize("n_val,n_train,n_label", [(10000, None, None), (1000, 5000, 20000)])
+def test_the_validation_split_never_overlaps_training_or_labels(n_val, n_train, n_label):
+    overrides = [f"run.n_val={n_val}", f"run.n_train={n_train or 'null'}", f"run.n_label={n_label or 'null'}"]
+    splits = load_splits(config("run=default", *overrides))
+    assert len(splits.val) == n_val
+    val = {bytes(image.numpy()) for image in splits.val.images}
+    for used in (splits.train, splits.label):
+        assert len(used) <= 60000 - n_val
+        assert not val & {bytes(image.numpy()) for image in used.images}
+    if n_train is None:  # a full epoch trains on every image outside the validation split
+        assert len(splits.train) + n_val == 60000

@@ -312,7 +312,8 @@ class QuantConfig:
     #: total bits per stored value (null = FP32)
     bits: Optional[int] = None
     #: per-parameter widths overriding ``bits``: w (weights), v_mem (membrane potential and the
-    #: inhibition acting on it), theta (the threshold V_th = u_th + θ); e.g. {w: 4, theta: 8, v_mem: 12}
+    #: inhibition acting on it), theta (the threshold V_th = u_th + θ); on the command line
+    #: '+quant.bits_by_param={w:4,theta:8,v_mem:12}' (the + adds keys to the empty dict)
     bits_by_param: dict[str, int] = field(default_factory=dict)
     rounding: Rounding = Rounding.nearest
     target: QuantTarget = QuantTarget.w
