@@ -9,7 +9,7 @@ from tinysnn.learning import PairSTDP, build_rule
 from tinysnn.network import NetworkConstants, NetworkParams, init_params
 from tinysnn.quant import FP32Quantizer
 from tinysnn.runtime import replica_generators
-from tinysnn.sim import InferenceSimulator, TrainingSimulator, make_training_simulator, train_image
+from tinysnn.sim import InferenceSimulator, TrainingSimulator, collect_counts, make_training_simulator, train_image
 
 N_INPUTS, N_NEURONS = 16, 6
 
@@ -174,6 +174,20 @@ def test_inference_op_counts():
     counts = inference.run(events)
     assert inference.ops.presentations == 5 and inference.ops.input_spikes == events.row.numel()
     assert inference.ops.exc_spikes == int(counts.sum()) > 0
+
+
+def test_collect_counts_reports_each_batch_without_changing_the_counts():
+    weights = torch.rand(N_INPUTS, N_NEURONS, generator=torch.Generator().manual_seed(0))
+    model, sim = small_model(Topology.tinysnn), SimConfig(presentation_ms=60)
+    constants = NetworkConstants.build(model, sim)
+    data = images(7)
+    done: list[int] = []
+    counts, presentations = collect_counts(InferenceSimulator(weights, torch.zeros(N_NEURONS), constants, sim),
+                                           data, sim, 3, torch.Generator().manual_seed(2), done.append)
+    assert done == [3, 3, 1] and presentations >= 7
+    one_batch, _ = collect_counts(InferenceSimulator(weights, torch.zeros(N_NEURONS), constants, sim),
+                                  data, sim, 3, torch.Generator().manual_seed(2))
+    assert torch.equal(counts, one_batch)
 
 
 @pytest.mark.parametrize("learning", ["adaptive", "adaptive_windows"])

@@ -132,6 +132,13 @@ def _train(config: TrainConfig, params: NetworkParams, network: NetworkConstants
     return log, simulator.ops
 
 
+def _bar(config: TrainConfig, phase: str, replica: int, images: int) -> tqdm:
+    """A progress bar (images/s, ETA) for one evaluation pass of one replica."""
+    desc = phase if config.run.replicas == 1 else f"{phase} r{replica}"
+    return tqdm(total=images, desc=desc, unit="img", disable=not config.run.progress, mininterval=1.0,
+                file=sys.stdout, dynamic_ncols=True)
+
+
 def _encoder(sim: SimConfig, base_seed: int) -> DeviceEncoder | None:
     """The device encoder with image seeds base_seed + n (``sim.encoding=device``), else None (Poisson)."""
     return DeviceEncoder.build(sim, base_seed) if sim.encoding is Encoding.device else None
@@ -169,12 +176,14 @@ def _evaluate(config: TrainConfig, params: NetworkParams, network: NetworkConsta
         encoder = _encoder(sim, config.seed + r + EVAL_SEED_OFFSET)
         labelling = InferenceSimulator(params.weights[r], params.theta[r], network, sim, quantizer,
                                        observe=tracker.update if tracker is not None else None, encoder=encoder)
-        with meter.phase("label"):
-            label_counts, _ = collect_counts(labelling, label_images, sim, config.run.eval_batch, generator)
+        with meter.phase("label"), _bar(config, "label", r, len(label_images)) as bar:
+            label_counts, _ = collect_counts(labelling, label_images, sim, config.run.eval_batch, generator,
+                                             bar.update)
         assignment = assign_labels(label_counts, label_targets)
         testing = InferenceSimulator(params.weights[r], params.theta[r], network, sim, quantizer, encoder=encoder)
-        with meter.phase("test"):
-            test_counts, presentations = collect_counts(testing, test_images, sim, config.run.eval_batch, generator)
+        with meter.phase("test"), _bar(config, "test", r, n_test) as bar:
+            test_counts, presentations = collect_counts(testing, test_images, sim, config.run.eval_batch, generator,
+                                                        bar.update)
         result.test_presentations += presentations
         result.label_ops += labelling.ops
         result.test_ops += testing.ops
@@ -186,10 +195,10 @@ def _evaluate(config: TrainConfig, params: NetworkParams, network: NetworkConsta
                              if spec is not None else FP32Quantizer())
             validating = InferenceSimulator(params.weights[r], params.theta[r], network, sim, val_quantizer,
                                             encoder=_encoder(sim, config.seed + r + VAL_SEED_OFFSET))
-            with meter.phase("val"):
+            with meter.phase("val"), _bar(config, "val", r, len(splits.val)) as bar:
                 val_counts, _ = collect_counts(validating, _flat_images(splits.val, device), sim,
                                                config.run.eval_batch,
-                                               make_generator(config.seed + r + VAL_SEED_OFFSET, device))
+                                               make_generator(config.seed + r + VAL_SEED_OFFSET, device), bar.update)
             val = {"all_activity": Scores.of(predict_all_activity(val_counts, assignment), splits.val.labels).accuracy,
                    "proportion": Scores.of(predict_proportion(val_counts, assignment), splits.val.labels).accuracy}
         result.replicas.append(ReplicaResult(

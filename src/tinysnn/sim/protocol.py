@@ -144,8 +144,10 @@ def train_epochs(simulator: TrainingSimulator, images: torch.Tensor, labels: tor
 
 
 def collect_counts(simulator: InferenceSimulator, images: torch.Tensor, sim: SimConfig, batch: int,
-                   generator: torch.Generator) -> tuple[torch.Tensor, int]:
-    """Frozen spike counts [n, N] of ``images`` [n, I], batched, with the retry rule; also presentations run."""
+                   generator: torch.Generator,
+                   on_batch: Callable[[int], None] | None = None) -> tuple[torch.Tensor, int]:
+    """Frozen spike counts [n, N] of ``images`` [n, I], batched, with the retry rule; also presentations run.
+    ``on_batch(k)`` is told when each batch of k images is done (progress)."""
     out = []
     presentations = 0
     for start in range(0, images.shape[0], batch):
@@ -162,4 +164,6 @@ def collect_counts(simulator: InferenceSimulator, images: torch.Tensor, sim: Sim
             return simulator.present(shown, rate, generator, ids if failed is None else ids[failed.cpu()], attempt)
 
         out.append(present_with_retries(present, sim)[0])
+        if on_batch is not None:
+            on_batch(chunk.shape[0])
     return torch.cat(out), presentations
