@@ -61,11 +61,14 @@ def simulate(model: DeployModel, images: torch.Tensor, encoding: Encoding, spike
     quantizer = (FP32Quantizer() if model.fp32
                  else FixedPointQuantizer([model.spec], [make_generator(0, torch.device("cpu"))]))
     encoder = DeviceEncoder.build(sim, model.seed_base) if encoding is Encoding.device else None
-    simulator = _Recording(model.weights, model.theta, model.network, sim, quantizer, encoder=encoder)
+    # only a spikes file needs the input spikes kept: recording them costs memory per image
+    kind = _Recording if spikes_file is not None else InferenceSimulator
+    simulator = kind(model.weights, model.theta, model.network, sim, quantizer, encoder=encoder)
     counts, _ = collect_counts(simulator, images, sim, batch, make_generator(model.seed_base, torch.device("cpu")))
     assignment = Assignment(labels=model.assignments, proportions=torch.zeros(0), class_rates=torch.zeros(0))
     predictions = predict_all_activity(counts, assignment)
     if spikes_file is not None:
+        assert isinstance(simulator, _Recording)
         write_spikes(spikes_file, [simulator.attempts[n] for n in range(images.shape[0])])
     return Simulated(predictions.numpy().astype(np.int64), counts.numpy().astype(np.int64))
 
