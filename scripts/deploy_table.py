@@ -3,13 +3,18 @@
 a bit-exactness check against the simulator, the Cortex-M7 check under QEMU, flash/RAM from the ELF
 beside the Eq. 4 figure, and the smallest common flash class that holds the program.
 
-    python scripts/deploy_table.py RUN_DIR... [--test 10000] [--verify 10000] [--qemu 100] [--prune] [--out t.json]
+    python scripts/deploy_table.py RUN_DIR... [--test 10000] [--verify 10000] [--qemu 100] [--prune]
+        [--replicas 3] [--out t.json]
+
+``--replicas R`` deploys and measures each of a run's first R replicas (its seeds) and ends with
+the mean ± standard deviation of C accuracy and flash over them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import struct
 import tempfile
 import time
@@ -43,16 +48,17 @@ def simulator_us(model: DeployModel, images: torch.Tensor, batch: int) -> float:
     return 1e6 * (time.perf_counter() - start) / images.shape[0]
 
 
-def measure(run_dir: Path, folder: Path, args: argparse.Namespace, prune: bool) -> dict:
-    model = DeployModel.load(run_dir, prune=prune)
-    out = write_sources(model, folder / f"{run_dir.name}{'_pruned' if prune else ''}", prune)
+def measure(run_dir: Path, folder: Path, args: argparse.Namespace, prune: bool, replica: int = 0) -> dict:
+    model = DeployModel.load(run_dir, replica, prune=prune)
+    out = write_sources(model, folder / f"{run_dir.name}_r{replica}{'_pruned' if prune else ''}", prune)
     test = load_dataset("mnist", "test", default_data_root())
     n = min(len(test), max(args.test, args.verify, args.qemu))
     images_file, labels_file = folder / "images", folder / "labels"
     images_file.write_bytes(struct.pack(">IIII", 0x803, n, 28, 28) + test.images[:n].numpy().tobytes())
     labels_file.write_bytes(struct.pack(">II", 0x801, n) + test.labels[:n].to(torch.uint8).numpy().tobytes())
     flat = test.images.reshape(len(test), -1)
-    row: dict = {"run": str(run_dir), "model": model.label + (", pruned" if prune else ""), "pruned": prune}
+    row: dict = {"run": str(run_dir), "replica": replica, "model": model.label + (", pruned" if prune else ""),
+                 "pruned": prune}
     host = run_host(out, images_file, labels_file, args.test)
     row.update(c_accuracy=host.accuracy, c_us=host.us_per_image, test_images=args.test)
     if args.verify:
@@ -94,6 +100,24 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _spread(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def seed_summary(rows: list[dict]) -> str:
+    """C accuracy and classifier flash, mean ± sample std over the replicas of each (run, pruned)."""
+    groups: dict[tuple[str, bool], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["run"], row["pruned"]), []).append(row)
+    lines = ["| model | seeds | C accuracy % | flash KB (classifier) |", "|---|---:|---:|---:|"]
+    for group in groups.values():
+        acc = [100 * r["c_accuracy"] for r in group]
+        flash = [r.get("flash", 0) / 1024 for r in group]
+        lines.append(f"| {group[0]['model']} | {len(group)} | {statistics.mean(acc):.2f} ± {_spread(acc):.2f} | "
+                     f"{statistics.mean(flash):.1f} ± {_spread(flash):.1f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path)
@@ -103,15 +127,19 @@ def main() -> None:
     parser.add_argument("--bench-b1", type=int, default=50)
     parser.add_argument("--bench-batched", type=int, default=1000)
     parser.add_argument("--prune", action="store_true", help="also measure each run pruned (prune=true)")
+    parser.add_argument("--replicas", type=int, default=1, help="measure each of the run's first R replicas (seeds)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for run in args.runs:
             for prune in (False, True) if args.prune else (False,):
-                rows.append(measure(run, Path(tmp), args, prune))
-                print(json.dumps(rows[-1]), flush=True)
+                for replica in range(args.replicas):
+                    rows.append(measure(run, Path(tmp), args, prune, replica))
+                    print(json.dumps(rows[-1]), flush=True)
     print(markdown(rows))
+    if args.replicas > 1:
+        print(seed_summary(rows))
     if args.out is not None:
         write_json(args.out, {"rows": rows})
 
