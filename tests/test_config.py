@@ -21,7 +21,9 @@ from tinysnn.config import (
 )
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-GROUPS = {group.name: sorted(p.stem for p in group.glob("*.yaml")) for group in CONF.iterdir() if group.is_dir()}
+# the train config's groups (conf/optimize/ holds tinysnn.optimize's presets)
+GROUPS = {group.name: sorted(p.stem for p in group.glob("*.yaml")) for group in CONF.iterdir()
+          if group.is_dir() and group.name != "optimize"}
 
 register_configs()
 

@@ -559,6 +559,128 @@ class DeployConfig:
             _require(getattr(self, key) >= 0, key, f"must be >= 0, got {getattr(self, key)}")
 
 
+class Launcher(str, Enum):
+    """How ``tinysnn.optimize`` runs the jobs of a training stage (Hydra's launcher plugins)."""
+
+    #: one job after another
+    basic = "basic"
+    #: ``n_jobs`` at a time on this machine (hydra-joblib-launcher)
+    joblib = "joblib"
+    #: SLURM array tasks through submitit (conf/hydra/launcher/slurm.yaml; partition etc. via launcher_args)
+    slurm = "slurm"
+    #: the SLURM launcher's code path on this machine: submitit's local executor
+    submitit_local = "submitit_local"
+
+
+@dataclass
+class QuantStudyConfig:
+    """One scheme's part of an optimization study: every width × rounding × target (no widths: skipped)."""
+
+    bits: list[int] = field(default_factory=list)
+    roundings: list[Rounding] = field(default_factory=lambda: [Rounding.nearest])
+    targets: list[QuantTarget] = field(default_factory=lambda: [QuantTarget.w, QuantTarget.wn])
+
+    def check(self, key: str) -> None:
+        for bits in self.bits:
+            _require(2 <= bits <= MAX_BITS, f"{key}.bits", f"every width must be between 2 and {MAX_BITS}, got {bits}")
+        for name in ("bits", "roundings", "targets"):
+            values = getattr(self, name)
+            _require(len(set(values)) == len(values), f"{key}.{name}", "lists a value twice; give each once")
+        _require(not self.bits or (bool(self.roundings) and bool(self.targets)), f"{key}.roundings",
+                 f"{key}.bits lists widths but there is no rounding or no target; give both, or {key}.bits=[] "
+                 "to skip the scheme")
+
+
+@dataclass
+class ConstraintsConfig:
+    """What the chosen model must meet (null = no limit); checked on validation accuracy, never on test."""
+
+    #: memory footprint (paper Eq. 4), KB
+    max_memory_kb: Optional[float] = None
+    #: inference energy per image, µJ (operation-count model)
+    max_energy_uj: Optional[float] = None
+    #: validation accuracy, a fraction in [0, 1]
+    min_accuracy: Optional[float] = None
+
+    def check(self) -> None:
+        for key, unit in (("max_memory_kb", "KB"), ("max_energy_uj", "µJ per image")):
+            value = getattr(self, key)
+            _require(value is None or value > 0, f"constraints.{key}",
+                     f"must be > 0 ({unit}) or null (no limit), got {value}")
+        _require(self.min_accuracy is None or 0 <= self.min_accuracy <= 1, "constraints.min_accuracy",
+                 f"is a fraction of validation images in [0, 1] (0.85 = 85 %), got {self.min_accuracy}")
+
+
+#: tinysnn.train keys that ``tinysnn.optimize`` sets itself in every training stage (``train`` and ``extra``
+#: may not): each stage's network and rule (config groups), its quantization, its seeds; also hydra.*
+OPTIMIZE_MANAGED = ("experiment", "dataset", "model", "learning", "scheme", "precision", "rounding", "target",
+                    "quant.scheme", "quant.bits", "quant.bits_by_param", "quant.rounding", "quant.target",
+                    "quant.reference", "quant.grid_bits", "quant.grid_roundings", "run.replicas", "seed")
+
+
+@dataclass
+class OptimizeConfig:
+    """``python -m tinysnn.optimize optimize=<preset> [out=<folder>] [seeds=N] [constraints.*=…] [mu=…]``
+
+    The paper's flow (Fig. 3) for one dataset, as cached, resumable stages: FP32 tinySNN and the
+    FP32 Diehl & Cook baseline, their range analysis, PTQ, ITQ, selection (Eq. 3), report, deploy.
+    Presets live in conf/optimize/.
+    """
+
+    dataset: DatasetName = DatasetName.mnist
+    #: the study's folder: one sub-folder per stage, the report, the C sources, summary.txt
+    out: str = "outputs/optimize"
+    #: networks per configuration (seeds 0 … seeds − 1), trained side by side as replicas of one simulation
+    seeds: int = 3
+    #: tinysnn.train overrides shared by every training stage (the preset's protocol: run sizes, threads, …)
+    train: list[str] = field(default_factory=list)
+    #: yours, applied after ``train`` (a later value of a key wins), e.g. 'extra=["run.n_train=200"]'
+    extra: list[str] = field(default_factory=list)
+    #: a finished FP32 tinySNN run folder to quantize instead of training one (null = train it)
+    reference: Optional[str] = None
+    #: a finished FP32 baseline run folder (Diehl & Cook) instead of training one (null = train it)
+    baseline: Optional[str] = None
+    ptq: QuantStudyConfig = field(default_factory=QuantStudyConfig)
+    itq: QuantStudyConfig = field(default_factory=QuantStudyConfig)
+    #: μ in R = acc − μ·M_q/M_0 (paper Eq. 3)
+    mu: float = 0.1
+    constraints: ConstraintsConfig = field(default_factory=ConstraintsConfig)
+    launcher: Launcher = Launcher.basic
+    #: jobs at a time with launcher=joblib
+    n_jobs: int = 2
+    #: more Hydra overrides for the joblib or submitit launchers, e.g. 'launcher_args=["hydra.launcher.partition=gpu"]'
+    launcher_args: list[str] = field(default_factory=list)
+    #: test images the deployed C runtime is checked on against the simulator (0 = write the sources only)
+    deploy_images: int = 300
+    #: the report's figures (false: runs.csv and summary.md only)
+    figures: bool = True
+    #: print each stage's command and whether it would be reused, run nothing
+    dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        _require(bool(self.out), "out", "give the study's folder, e.g. out=outputs/optimize/mnist")
+        _require(self.seeds >= 1, "seeds", f"must be >= 1, got {self.seeds}")
+        _require(self.n_jobs >= 1, "n_jobs", f"must be >= 1, got {self.n_jobs}")
+        _require(self.mu >= 0, "mu", f"must be >= 0, got {self.mu}")
+        _require(self.deploy_images >= 0, "deploy_images", f"must be >= 0, got {self.deploy_images}")
+        self.ptq.check("ptq")
+        self.itq.check("itq")
+        self.constraints.check()
+        for key in ("train", "extra"):
+            for override in getattr(self, key):
+                name = override.split("=", 1)[0].lstrip("+~")
+                _require("=" in override, key, f"{override!r} is not a key=value override of tinysnn.train")
+                _require(name not in OPTIMIZE_MANAGED and not name.startswith("hydra"), key,
+                         f"{name} is set by tinysnn.optimize itself; use seeds=, dataset=, ptq.*, itq.*, "
+                         "reference=, baseline= or launcher_args= instead")
+
+    def selection(self) -> SelectionConfig:
+        """Eq. 3's settings and the constraints, as tinysnn.selection takes them."""
+        return SelectionConfig(mu=self.mu, max_memory_kb=self.constraints.max_memory_kb,
+                               max_inference_uj=self.constraints.max_energy_uj,
+                               min_accuracy=self.constraints.min_accuracy)
+
+
 def register_configs() -> None:
     store = ConfigStore.instance()
     store.store(name="base_config", node=TrainConfig)
@@ -566,6 +688,7 @@ def register_configs() -> None:
     store.store(name="report_schema", node=ReportConfig)
     store.store(name="ranges_schema", node=RangesConfig)
     store.store(name="deploy_schema", node=DeployConfig)
+    store.store(name="optimize_schema", node=OptimizeConfig)
 
 
 def steps_for(ms: float, dt_ms: float) -> int:
