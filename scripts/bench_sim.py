@@ -3,16 +3,20 @@
 
 For each network — the Diehl & Cook baseline (inhibitory population, pair STDP), tinySNN
 (direct inhibition, adaptive potentiation in 25 ms windows), tinySNN with the compiled
-integrator, and two training-only variants (their inference is tinySNN's): the closed-form
-integrator and x_pre at each neuron's spike — rows give training ms/image at R=1 (B=1) and
+integrator, two training-only variants (their inference is tinySNN's): the closed-form
+integrator and x_pre at each neuron's spike, and tinySNN on an 8-bit qWN device (``--rounding``)
+with the step path and the compiled kernel — rows give training ms/image at R=1 (B=1) and
 per replica at R = 4, 16, 32 (R = 16, 32 also with every core), and inference ms/image at
 B = 1, 64, 256, 1000; then one full MNIST epoch of tinySNN (R=1), extrapolated from a measured
-2,000-image run. Each row runs in its own process so its peak memory (RSS; CUDA: peak
-allocated) is its own. Times are medians over repeated chunks after a warm-up.
+2,000-image run, and for the compiled networks the seconds their kernels take to build from an
+empty inductor cache (what ``sim.integrator=auto`` weighs against the time they save). Each row
+runs in its own process so its peak memory (RSS; CUDA: peak allocated) is its own. Times are
+medians over repeated chunks after a warm-up.
 
     python scripts/bench_sim.py [--neurons 400] [--steps 250] [--networks baseline tinysnn tinysnn_spike]
-                                [--only train|infer|epoch] [--devices cpu cuda] [--replicas 1 4 16 32]
-                                [--wide-replicas 16 32]
+                                [--only train infer epoch build] [--devices cpu cuda] [--replicas 1 4 16 32]
+                                [--wide-replicas 16 32] [--batches 1 64 256 1000] [--infer-threads 2]
+                                [--rounding stochastic]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import torch
@@ -35,8 +40,8 @@ from tinysnn.data import load_dataset
 from tinysnn.data.datasets import default_data_root
 from tinysnn.learning import build_rule
 from tinysnn.network import NetworkConstants, init_params
-from tinysnn.quant import FP32Quantizer
-from tinysnn.runtime import make_generator, replica_generators
+from tinysnn.quant import FixedPoint, FixedPointQuantizer, FP32Quantizer, Quantizer, QuantSpec, Rounding
+from tinysnn.runtime import ROUNDING_SEED_OFFSET, make_generator, replica_generators
 from tinysnn.sim import InferenceSimulator, collect_counts, make_training_simulator, train_image
 
 #: the learning settings of conf/learning/*.yaml (the adaptive rule's 25 ms windows included)
@@ -50,9 +55,15 @@ NETWORKS = {
     "tinysnn_compiled": (Topology.tinysnn, _ADAPTIVE, Integrator.compiled),
     # conf/experiment/tinysnn_fashion_mnist.yaml: x_pre at each neuron's spike
     "tinysnn_spike": (Topology.tinysnn, dataclasses.replace(_ADAPTIVE, pre_trace=PreTrace.spike), Integrator.step),
+    # tinySNN on an 8-bit qWN device (QWN_FORMATS, --rounding): u and θ rounded where stored
+    "tinysnn_qwn": (Topology.tinysnn, _ADAPTIVE, Integrator.step),
+    "tinysnn_qwn_compiled": (Topology.tinysnn, _ADAPTIVE, Integrator.compiled),
 }
 #: variants that differ from another network in training only (no inference rows)
 TRAINING_ONLY = {"tinysnn_closed_form", "tinysnn_spike"}
+#: the recorded 8-bit qWN PTQ of MNIST (docs/runs/headline/ptq/mnist/wn-0): UQ0.8 weights, Q8.−1
+#: membrane, UQ8.0 thresholds
+QWN_FORMATS = (FixedPoint(8, 8, False), FixedPoint(8, -1, True), FixedPoint(8, 0, False))
 
 
 def _sync(device: torch.device) -> None:
@@ -72,13 +83,23 @@ def _setup(args: argparse.Namespace, replicas: int):
     return model, sim, constants, generators, params, images
 
 
+def _quantizer(args: argparse.Namespace, replicas: int, device: torch.device) -> Quantizer:
+    """The network's device: FP32, or for the qWN rows one QWN_FORMATS spec per replica."""
+    if not args.network.startswith("tinysnn_qwn"):
+        return FP32Quantizer()
+    spec = QuantSpec(*QWN_FORMATS, Rounding(args.rounding), decay_frac_bits=16)
+    return FixedPointQuantizer([spec] * replicas, replica_generators(ROUNDING_SEED_OFFSET, replicas, device))
+
+
 def _train_images(args: argparse.Namespace, replicas: int, chunks: list[int]) -> list[float]:
     """Seconds per image per replica of each chunk of ``chunks`` training images (the real protocol)."""
     torch.set_num_threads(args.threads)
     model, sim, constants, generators, params, images = _setup(args, replicas)
     learning = NETWORKS[args.network][1]
     rule = build_rule(learning, model, sim)
-    simulator = make_training_simulator(params, constants, rule, sim, generators, FP32Quantizer())
+    quant = _quantizer(args, replicas, params.weights.device)
+    quant.store_weights_(params.weights)
+    simulator = make_training_simulator(params, constants, rule, sim, generators, quant)
     times, index = [], 0
     for chunk in chunks:
         _sync(params.weights.device)
@@ -109,25 +130,42 @@ def bench_epoch(args: argparse.Namespace, images: int) -> dict:
     return {"ms": 1000 * per_image, "epoch_minutes": seconds / 60}
 
 
-def bench_inference(args: argparse.Namespace, batch: int) -> dict:
-    torch.set_num_threads(os.cpu_count() or 1)
+def _infer_images(args: argparse.Namespace, batch: int, repeats: int) -> list[float]:
+    """Seconds per image of each of ``repeats`` inference passes over the same images, batch ``batch``."""
+    torch.set_num_threads(args.threads)
     model, sim, constants, _, params, images = _setup(args, 1)
-    simulator = InferenceSimulator(params.weights[0], params.theta[0], constants, sim)
+    quant = _quantizer(args, 1, params.weights.device)
+    quant.store_weights_(params.weights)
+    simulator = InferenceSimulator(params.weights[0], params.theta[0], constants, sim, quant)
     generator = make_generator(1, params.weights.device)
     n = max(batch, args.infer_images // batch * batch)
     times = []
-    for repeat in range(args.repeats + 1):
+    for _ in range(repeats):
         _sync(params.weights.device)
         start = time.perf_counter()
         collect_counts(simulator, images[:n], sim, batch, generator)
         _sync(params.weights.device)
-        if repeat:
-            times.append((time.perf_counter() - start) / n)
-    return {"ms": 1000 * statistics.median(times)}
+        times.append((time.perf_counter() - start) / n)
+    return times
+
+
+def bench_inference(args: argparse.Namespace, batch: int) -> dict:
+    return {"ms": 1000 * statistics.median(_infer_images(args, batch, args.repeats + 1)[1:])}
+
+
+def bench_build(args: argparse.Namespace, batch: int) -> dict:
+    """Seconds a compiled network's first pass spends building its kernels (the caller empties the
+    inductor cache): the first of two equal passes less the second — 10 training images at R=1
+    (``batch`` 0), or ``--infer-images`` images in batches of ``batch``."""
+    if batch == 0:
+        first, second = _train_images(args, 1, [10, 10])
+        return {"seconds": 10 * (first - second)}
+    first, second = _infer_images(args, batch, 2)
+    return {"seconds": max(batch, args.infer_images // batch * batch) * (first - second)}
 
 
 def run_case(case: str, value: int, args: argparse.Namespace) -> dict:
-    bench = {"train": bench_training, "infer": bench_inference, "epoch": bench_epoch}[case]
+    bench = {"train": bench_training, "infer": bench_inference, "epoch": bench_epoch, "build": bench_build}[case]
     result = bench(args, value)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.device == "cuda":
@@ -140,7 +178,7 @@ def main() -> None:
     parser.add_argument("--neurons", type=int, default=400)
     parser.add_argument("--steps", type=int, default=250)
     parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
-    parser.add_argument("--only", choices=["train", "infer", "epoch"], help="run only these rows")
+    parser.add_argument("--only", nargs="+", choices=["train", "infer", "epoch", "build"], help="run only these rows")
     parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"],
                         default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 4, 16, 32], help="training R values")
@@ -150,6 +188,11 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=100, help="images per timed training chunk (÷ R)")
     parser.add_argument("--infer-images", type=int, default=1000, help="images per timed inference repeat")
     parser.add_argument("--epoch-images", type=int, default=2000, help="measured images for the epoch time")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 256, 1000], help="inference B values")
+    parser.add_argument("--infer-threads", type=int, default=os.cpu_count() or 1,
+                        help="threads of the inference rows (every core; 1 when other jobs load the cores)")
+    parser.add_argument("--rounding", default="stochastic", choices=[r.value for r in Rounding],
+                        help="the qWN rows' rounding")
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--network", default="baseline", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
@@ -166,32 +209,42 @@ def main() -> None:
     if cores > 1:
         cases += [("train", r, cores, f"training, R={r}, {cores} threads", "ms/image/replica")
                   for r in args.wide_replicas]
-    cases += [("infer", b, cores, f"inference, B={b}", "ms/image") for b in (1, 64, 256, 1000)]
+    cases += [("infer", b, args.infer_threads, f"inference, B={b}", "ms/image") for b in args.batches]
     cases += [("epoch", args.epoch_images, 1, f"MNIST epoch from {args.epoch_images} images, R=1", "ms/image")]
+    cases += [("build", 0, 1, "kernel build from an empty cache, training R=1", "s"),
+              ("build", 1000, args.infer_threads, "kernel build from an empty cache, inference B=1000", "s")]
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(f"tinysnn simulator bench: {args.neurons} excitatory neurons, {args.steps} steps of 1 ms, real MNIST")
     print(f"torch {torch.__version__}, CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores), "
-          f"GPU {gpu}; threads: training 1 unless the row says more, inference {cores}; "
-          f"medians of {args.repeats} repeats\n")
+          f"GPU {gpu}; threads: training 1 unless the row says more, inference {args.infer_threads}; "
+          f"medians of {args.repeats} repeats; qWN rows: 8-bit, {args.rounding} rounding; "
+          f"load average {os.getloadavg()[0]:.2f} (other jobs share the cores)\n")
     print("| device | network | case | time | unit | peak RSS (MiB) | peak CUDA (MiB) | note |\n"
           "|---|---|---|---:|---|---:|---:|---|")
     passthrough = [f"--neurons={args.neurons}", f"--steps={args.steps}", f"--repeats={args.repeats}",
-                   f"--train-images={args.train_images}", f"--infer-images={args.infer_images}"]
+                   f"--train-images={args.train_images}", f"--infer-images={args.infer_images}",
+                   f"--rounding={args.rounding}"]
     for device in args.devices:
         for network in args.networks:
             for case, value, threads, label, unit in cases:
-                # training-only variants have no inference rows; the epoch rows are tinySNN's
-                skip = (args.only and case != args.only) or (network in TRAINING_ONLY and case == "infer") \
-                    or (case == "epoch" and not network.startswith("tinysnn"))
+                # training-only variants have no inference rows; the epoch rows are tinySNN's; only
+                # compiled networks build kernels
+                skip = (args.only and case not in args.only) or (network in TRAINING_ONLY and case == "infer") \
+                    or (case == "epoch" and not network.startswith("tinysnn")) \
+                    or (case == "build" and not network.endswith("_compiled"))
                 if skip:
                     continue
-                out = subprocess.run([sys.executable, __file__, f"--network={network}", f"--device={device}",
-                                      f"--case={case}", f"--value={value}", f"--threads={threads}", *passthrough],
-                                     check=True, capture_output=True, text=True).stdout
+                with tempfile.TemporaryDirectory(prefix="tinysnn-bench-inductor-") as cache:
+                    # a build row starts from an empty inductor cache, as a first run on a machine does
+                    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache} if case == "build" else None
+                    out = subprocess.run([sys.executable, __file__, f"--network={network}", f"--device={device}",
+                                          f"--case={case}", f"--value={value}", f"--threads={threads}", *passthrough],
+                                         check=True, capture_output=True, text=True, env=env).stdout
                 result = json.loads(out.strip().splitlines()[-1])
                 cuda = f"{result['peak_cuda_mib']:.0f}" if "peak_cuda_mib" in result else ""
                 note = f"epoch ≈ {result['epoch_minutes']:.1f} min" if "epoch_minutes" in result else ""
-                print(f"| {device} | {network} | {label} | {result['ms']:.2f} | {unit} | "
+                time_taken = result["seconds"] if case == "build" else result["ms"]
+                print(f"| {device} | {network} | {label} | {time_taken:.2f} | {unit} | "
                       f"{result['peak_rss_mib']:.0f} | {cuda} | {note} |", flush=True)
 
 

@@ -110,6 +110,14 @@ def test_tinysnn_integrators_are_refused_where_they_do_not_apply(integrator):
     TrainConfig(sim=closed, **tinysnn)
     with pytest.raises(ConfigError, match="sim.integrator"):
         TrainConfig(sim=closed)  # the baseline's per-step kernel
+    qwn = QuantConfig(scheme=Scheme.itq, bits=8, target=QuantTarget.wn, reference="r")
+    if integrator is Integrator.compiled:  # it rounds u and θ as the step path does
+        TrainConfig(sim=closed, quant=qwn, **tinysnn)
+        return
     with pytest.raises(ConfigError, match="qWN re-rounds u"):
-        TrainConfig(sim=closed, quant=QuantConfig(scheme=Scheme.itq, bits=8, target=QuantTarget.wn, reference="r"),
-                    **tinysnn)
+        TrainConfig(sim=closed, quant=qwn, **tinysnn)
+
+
+def test_auto_is_the_default_and_applies_everywhere():
+    assert SimConfig().integrator is Integrator.auto
+    TrainConfig(quant=QuantConfig(scheme=Scheme.itq, bits=8, target=QuantTarget.wn, reference="r"))  # the baseline

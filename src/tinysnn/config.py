@@ -108,13 +108,17 @@ class Encoding(str, Enum):
 class Integrator(str, Enum):
     """How tinySNN's kernels advance the membranes (training windows; ``compiled`` also inference)."""
 
+    #: ``compiled`` where it applies and the pass is long enough to pay for its build, else ``step``
+    #: (both give the same bits; tinysnn.sim.auto)
+    auto = "auto"
     #: step by step: the reference
     step = "step"
     #: in closed form between spikes, u_t = α^(t−a+1)·u_(a−1) + Σ α^(t−j)·I_j as one small matmul per
     #: spike-free stretch; equal to the step path up to float32 rounding
     closed_form = "closed_form"
     #: the step path's arithmetic, branch-free, compiled by torch.compile into one kernel per window
-    #: (tinysnn.kernels); bit-identical to the step path, also used for tinySNN's inference
+    #: (tinysnn.sim.lif_window); bit-identical to the step path (qWN's roundings included), also
+    #: used for tinySNN's inference
     compiled = "compiled"
 
 
@@ -245,8 +249,8 @@ class SimConfig:
     max_retries: int = 5
     #: added to the max rate at every retry; D&C: +pixel/8 Hz
     retry_rate_step_hz: float = 31.875
-    #: tinySNN kernel: step (reference), closed_form or compiled (fewer kernel launches)
-    integrator: Integrator = Integrator.step
+    #: tinySNN kernel: auto, step (reference), closed_form or compiled (fewer kernel launches)
+    integrator: Integrator = Integrator.auto
     #: evaluation input spikes: poisson (torch generator) or device (the C runtime's integer encoder)
     encoding: Encoding = Encoding.poisson
 
@@ -414,12 +418,14 @@ class TrainConfig:
         _require(window is None or window >= self.sim.dt_ms, "learning.update_window_ms",
                  f"must be at least one time step ({self.sim.dt_ms} ms)")
         integrator = self.sim.integrator.value
-        if self.sim.integrator is not Integrator.step:
+        if self.sim.integrator in (Integrator.closed_form, Integrator.compiled):  # auto steps where they don't apply
             _require(self.learning.rule is Rule.adaptive and self.model.topology is Topology.tinysnn,
                      "sim.integrator", f"{integrator} integrates tinySNN's windowed kernel (model=tinysnn "
-                     "learning=adaptive); use sim.integrator=step for other networks")
+                     "learning=adaptive); use sim.integrator=step or auto for other networks")
+        if self.sim.integrator is Integrator.closed_form:
             _require(not (self.quant.active and self.quant.target is QuantTarget.wn), "sim.integrator",
-                     f"{integrator} keeps FP32 membranes, but qWN re-rounds u every step; use sim.integrator=step")
+                     "closed_form keeps FP32 membranes, but qWN re-rounds u every step; use sim.integrator=compiled, "
+                     "auto or step")
         _require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
         _require(self.threads >= 1, "threads", f"must be >= 1, got {self.threads}")
         _require(self.eval_threads is None or self.eval_threads >= 1, "eval_threads", "must be >= 1 or null")

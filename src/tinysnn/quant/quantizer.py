@@ -7,19 +7,26 @@ each replica of a simulation with its own ``QuantSpec`` (precision × rounding) 
 stochastic-rounding noise from its own generator, in the shape and order a run of its own
 would draw it, so each replica equals its separate run and a whole ITQ grid trains as one
 simulation. A ``FixedPointQuantizer`` of one replica also rounds an evaluation batch [B, …]
-of that replica's network, the whole tensor at once.
+of that replica's network, the whole tensor at once. For the fused kernels, which round u and
+θ themselves, it gives its grids as tensors and draws stochastic rounding's U ahead, in the
+order ``store_membrane_`` and ``store_theta_`` would (``draw_ahead``).
 """
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from types import EllipsisType
+from typing import NamedTuple, Protocol, Sequence
 
 import torch
 
 from ..config import Rounding
 from ..network import DeviceConstants, NetworkConstants, PerReplica
-from .rounding import Draw, Grid, round_
+from .rounding import OFFSET, Draw, Grid, round_
 from .spec import QuantSpec
+
+#: slots drawn between saved generator states beyond those a kernel certainly uses (``DrawnAhead``):
+#: saving a state costs about as much as drawing 300 values, so a few slots of 400 neurons apart
+SLOTS_PER_SNAPSHOT = 5
 
 
 class Quantizer(Protocol):
@@ -87,6 +94,54 @@ class FP32Quantizer:
         return self
 
 
+class _Mark(NamedTuple):
+    """Where one generator's draws went: the rows of a neuron tensor it draws for (an index, or ...
+    for all), how many values one slot takes, and its state before slots ``start`` (start, state)."""
+
+    generator: torch.Generator
+    row: int | EllipsisType
+    slot_size: int
+    snapshots: list[tuple[int, torch.Tensor]]
+
+
+class DrawnAhead:
+    """The offsets o of a fused kernel's roundings, stochastic rounding's U drawn before it runs.
+
+    ``offsets`` [S, slots, N] (float32): row s's k-th rounding from now takes slot k — the N values
+    its replica's generator would give ``store_membrane_`` or ``store_theta_`` then, or for a
+    quantizer of one replica the k-th draw of the whole [S, N] tensor; rows that round
+    deterministically hold their o. A kernel uses slots in order, at least a known number; how many
+    more depends on its spikes, so the generators are drawn past every slot and ``settle_`` puts
+    each back to just after the slots its row used, from a state saved every ``SLOTS_PER_SNAPSHOT`` slots.
+    """
+
+    def __init__(self, offsets: torch.Tensor, marks: list[_Mark]) -> None:
+        self.offsets, self._marks = offsets, marks
+
+    def settle_(self, used: Sequence[int]) -> None:
+        """Each generator just after the ``used[s]`` slots of its row s (a whole-tensor draw: row 0's)."""
+        slots = self.offsets.shape[1]
+        for generator, row, slot_size, snapshots in self._marks:
+            target = used[0 if row is Ellipsis else row]
+            if target == slots:  # the generator is there already
+                continue
+            start, state = [snapshot for snapshot in snapshots if snapshot[0] <= target][-1]
+            generator.set_state(state)
+            torch.rand((target - start) * slot_size, generator=generator, device=self.offsets.device)
+
+
+def _draw_slots(out: torch.Tensor, generator: torch.Generator, row: int | EllipsisType, used: int) -> _Mark:
+    """Fill ``out`` [slots, …] with U slot after slot (one draw of k slots is k draws of one: the CPU
+    generator's stream is sequential), saving the generator's state every few slots after ``used``."""
+    torch.rand(out[:used].shape, generator=generator, device=out.device, out=out[:used])
+    snapshots = []
+    for start in range(used, out.shape[0], SLOTS_PER_SNAPSHOT):
+        snapshots.append((start, generator.get_state()))
+        chunk = out[start:start + SLOTS_PER_SNAPSHOT]
+        torch.rand(chunk.shape, generator=generator, device=out.device, out=chunk)
+    return _Mark(generator, row, out[0].numel(), snapshots)
+
+
 class FixedPointQuantizer:
     """Replica r stores what ``specs[r]`` quantizes, rounding with ``generators[r]``."""
 
@@ -132,13 +187,14 @@ class FixedPointQuantizer:
 
     # --- rounding -------------------------------------------------------------------------
 
-    def _grid(self, kind: str, x: torch.Tensor) -> Grid:
-        """Per-replica grids for ``kind`` (weights, membrane or threshold), shaped [R, 1, …] against x."""
-        key = (kind, x.dtype, x.device, x.dim())
+    def _grid(self, kind: str, x: torch.Tensor, tensors: bool = False) -> Grid:
+        """Per-replica grids for ``kind`` (weights, membrane or threshold), shaped [R, 1, …] against x
+        (``tensors``: every parameter a tensor)."""
+        key = (kind, x.dtype, x.device, x.dim(), tensors)
         if key not in self._grids:
             formats = [getattr(s, f"{kind.removesuffix('s')}_format") for s in self.specs]
             self._grids[key] = Grid.per_row(formats, [s.rounding for s in self.specs],  # type: ignore[arg-type]
-                                            x.dtype, x.device, x.dim())
+                                            x.dtype, x.device, x.dim(), tensors)
         return self._grids[key]
 
     def _draws(self, replicas: Sequence[int]) -> list[Draw]:
@@ -175,3 +231,41 @@ class FixedPointQuantizer:
             changed = spikes.any(1).nonzero().flatten().tolist() if any(self._stochastic) else []
         # θ on the threshold grid: V_th = u_th + θ is then on it too (u_th is)
         self._round_replicas_(theta, "threshold", changed)
+
+    # --- fused kernels (tinysnn.sim.lif_window) ----------------------------------------------
+
+    def kernel_grid(self, kind: str, x: torch.Tensor) -> Grid:
+        """The grid ``store_membrane_`` (kind membrane) or ``store_theta_`` and ``threshold`` (threshold)
+        round x [S, N] onto, every parameter a tensor: one compiled kernel serves every format."""
+        return self._grid(kind, x, tensors=True)
+
+    @property
+    def draws_ahead(self) -> bool:
+        """Whether ``draw_ahead`` gives the U the step path would draw: a CPU generator's stream is
+        the same however it is cut into draws, a CUDA generator's (Philox offsets) is not."""
+        return all(g.device.type == "cpu" for g, stochastic in zip(self.generators, self._stochastic) if stochastic)
+
+    def draw_ahead(self, shape: torch.Size, slots: int, used: int) -> DrawnAhead:
+        """The offsets o of the next ``slots`` roundings of a neuron tensor of ``shape`` [S, N], of
+        which at least ``used`` will happen (``DrawnAhead``): U for the replicas that round
+        stochastically, their grid's o for the others."""
+        if not self.draws_ahead:
+            raise ValueError("drawing stochastic rounding ahead needs CPU generators: a CUDA generator's stream "
+                             "depends on how it is cut into draws; use sim.integrator=step")
+        rows, n = shape
+        device = self.generators[0].device
+        if len(self.specs) == 1:  # one replica rounds the whole tensor: slot k is its k-th [S, N] draw
+            blocks = torch.empty(slots, rows, n, device=device)
+            marks = [self._fill_slots(0, blocks, ..., used)]
+            offsets = blocks.transpose(0, 1)
+        else:
+            offsets = torch.empty(rows, slots, n, device=device)
+            marks = [self._fill_slots(r, offsets[r], r, used) for r in range(rows)]
+        return DrawnAhead(offsets, [mark for mark in marks if mark is not None])
+
+    def _fill_slots(self, replica: int, out: torch.Tensor, row: int | EllipsisType, used: int) -> _Mark | None:
+        """``out`` [slots, …] filled with ``replica``'s offsets: drawn (where the draws went), or its o (None)."""
+        if self._stochastic[replica]:
+            return _draw_slots(out, self.generators[replica], row, used)
+        out.fill_(OFFSET[self.specs[replica].rounding])
+        return None

@@ -22,7 +22,7 @@ from ..config import Rounding
 from .formats import FixedPoint
 
 #: o in floor(x/ε + o) for the deterministic modes (stochastic rows add U instead)
-_OFFSET = {Rounding.truncate: 0.0, Rounding.nearest: 0.5, Rounding.stochastic: 0.0}
+OFFSET = {Rounding.truncate: 0.0, Rounding.nearest: 0.5, Rounding.stochastic: 0.0}
 
 #: one number for the whole tensor, or a [R, 1, …] tensor with one value per row
 PerRow = float | torch.Tensor
@@ -45,14 +45,17 @@ class Grid:
 
     @classmethod
     def of(cls, fmt: FixedPoint, rounding: Rounding) -> "Grid":
-        return cls(1.0 / fmt.step, fmt.step, _OFFSET[rounding], float(fmt.min_code), float(fmt.max_code),
+        return cls(1.0 / fmt.step, fmt.step, OFFSET[rounding], float(fmt.min_code), float(fmt.max_code),
                    fmt.signed)
 
     @classmethod
     def per_row(cls, formats: Sequence[FixedPoint], roundings: Sequence[Rounding], dtype: torch.dtype,
-                device: torch.device, ndim: int) -> "Grid":
-        """Row r rounds with ``formats[r]`` and ``roundings[r]``; shaped to broadcast against [R, …] of ``ndim``."""
-        def per_row(values: list[float], as_tensor: bool = False) -> PerRow:
+                device: torch.device, ndim: int, tensors: bool = False) -> "Grid":
+        """Row r rounds with ``formats[r]`` and ``roundings[r]``; shaped to broadcast against [R, …] of ``ndim``.
+
+        A parameter every row shares is a number, unless ``tensors``: then every parameter is a tensor
+        (a compiled kernel would bake numbers in and compile again for each format)."""
+        def per_row(values: list[float], as_tensor: bool = tensors) -> PerRow:
             if len(set(values)) == 1 and not as_tensor:
                 return values[0]
             return torch.tensor(values, dtype=dtype, device=device).view((-1,) + (1,) * (ndim - 1))
@@ -60,9 +63,9 @@ class Grid:
         # clamp_ takes two numbers or two tensors: the bounds are numbers only when both agree
         bounds_differ = len({(f.min_code, f.max_code) for f in formats}) > 1
         return cls(inv_step=per_row([1.0 / f.step for f in formats]), step=per_row([f.step for f in formats]),
-                   offset=per_row([_OFFSET[r] for r in roundings]),
-                   min_code=per_row([float(f.min_code) for f in formats], bounds_differ),
-                   max_code=per_row([float(f.max_code) for f in formats], bounds_differ),
+                   offset=per_row([OFFSET[r] for r in roundings]),
+                   min_code=per_row([float(f.min_code) for f in formats], bounds_differ or tensors),
+                   max_code=per_row([float(f.max_code) for f in formats], bounds_differ or tensors),
                    signed=any(f.signed for f in formats))
 
     def rows(self, row_of: torch.Tensor) -> "Grid":
@@ -119,6 +122,23 @@ def round_(x: torch.Tensor, grid: Grid, draws: Iterable[Draw] = ()) -> torch.Ten
         y.sub_(fraction.lt(-offset).to(y.dtype))
     y.add_(fraction.ge_(1 - offset))
     return y.clamp_(grid.min_code, grid.max_code).mul_(grid.step)
+
+
+def rounded(x: torch.Tensor, grid: Grid, offset: torch.Tensor) -> torch.Tensor:
+    """``round_``'s arithmetic out of place, for compiled kernels: x on ``grid`` with offsets o.
+
+    ``offset`` is a tensor of o per element or per row: U for stochastic rounding (float32, drawn
+    by the caller), the mode's o for the others. These are ``round_``'s exact steps, so its bits;
+    where ``round_`` truncates with floor(y) (o = 0 as a number), t + [f ≥ 1] − [f < 0] is the
+    same value, and the same bits for every y but −0.0, which neither α·u + I nor θ + θ_plus ever is.
+    """
+    y = x * grid.inv_step
+    fraction = torch.frac(y)
+    y = y - fraction  # t
+    if grid.signed:  # as in round_: unsigned formats saturate every y < 0 to 0 anyway
+        y = y - (fraction < -offset).to(y.dtype)
+    y = y + (fraction >= 1 - offset).to(y.dtype)
+    return y.clamp(grid.min_code, grid.max_code) * grid.step
 
 
 def quantize(x: torch.Tensor, fmt: FixedPoint, rounding: Rounding,

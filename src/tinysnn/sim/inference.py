@@ -2,8 +2,9 @@
 
 The input current of a whole block of steps is one sparse × dense product [T·B, I] @ [I, N];
 the per-step loop is the reference step (``tinysnn.sim.layer``) on [B, N], or for tinySNN's
-network with FP32 membranes and ``sim.integrator=compiled`` the fused kernel in blocks of
-``INFERENCE_KERNEL_STEPS`` steps.
+network with ``sim.integrator=compiled`` (``auto``: once ``plan`` says the pass is long enough)
+the fused kernel in blocks of ``INFERENCE_KERNEL_STEPS`` steps — on a qWN device the fixed-point
+one, its stochastic rounding's U drawn ahead for each block.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from ..device_encoding import DeviceEncoder
 from ..encoding import SpikeEvents, poisson_events, spike_probability
 from ..network import NetworkConstants
 from ..ops import OpCounts
-from ..quant import FP32Quantizer, Quantizer
+from ..quant import FixedPointQuantizer, FP32Quantizer, Quantizer
+from .auto import choose_integrator
 from .currents import step_currents
 from .layer import ExcitatoryLayer
-from .lif_window import run_lif_window
+from .lif_window import run_fixed_point_window, run_lif_window
 
 #: steps per fused-kernel call in compiled inference (blocks are whole multiples: one kernel per run)
 INFERENCE_KERNEL_STEPS = 10
@@ -43,9 +45,16 @@ class InferenceSimulator:
         self.ops = OpCounts()
         # sparse products of ~10k rows stay cache-resident; larger ones cost up to 5× more per row
         self.rows_per_block = rows_per_block
-        # the fused kernel covers tinySNN's direct inhibition with float32 membranes and no observer
-        self.compiled = (sim.integrator is Integrator.compiled and network.topology is Topology.tinysnn
-                         and not self.quant.quantizes_neurons and observe is None)
+        self.plan(None)
+
+    def plan(self, images: int | None) -> None:
+        """Told that a pass of ``images`` images follows (None: unknown): ``sim.integrator=auto``
+        chooses for it whether the fused kernel runs."""
+        # the fused kernel covers tinySNN's direct inhibition with no observer
+        applies = self.network.topology is Topology.tinysnn and self.observe is None
+        integrator = choose_integrator(self.sim.integrator, applies, self.quant, images, training=False,
+                                       device=self.weights.device)
+        self.compiled = applies and integrator is Integrator.compiled
 
     def present(self, images: torch.Tensor, max_rate_hz: float, generator: torch.Generator,
                 ids: torch.Tensor | None = None, attempt: int = 0) -> torch.Tensor:
@@ -85,12 +94,27 @@ class InferenceSimulator:
 
     def _advance_compiled(self, layer: ExcitatoryLayer, currents: torch.Tensor, start: int,
                           arriving: torch.Tensor) -> torch.Tensor:
-        """A block in fused kernels of INFERENCE_KERNEL_STEPS steps (θ frozen: θ_plus = 0); returns the
-        inhibition under way after it."""
+        """A block in fused kernels of INFERENCE_KERNEL_STEPS steps (θ frozen); returns the inhibition
+        under way after it."""
         for first in range(0, currents.shape[0], INFERENCE_KERNEL_STEPS):
-            # V_th = self.threshold + 0 and θ_plus = 0
-            layer.u, layer.last_spike, _, counts, arriving = run_lif_window(
-                layer.u, layer.last_spike, self.threshold, arriving, currents[first:first + INFERENCE_KERNEL_STEPS],
-                start + first, self.device.exc, thresh=0.0, theta_plus=0.0, w_inh=self.device.w_inh)
+            block = currents[first:first + INFERENCE_KERNEL_STEPS]
+            if self.quant.quantizes_neurons:
+                layer.u, layer.last_spike, _, counts, arriving = self._fixed_point_block(layer, block, start + first,
+                                                                                         arriving)
+            else:  # V_th = self.threshold + 0 and θ_plus = 0
+                layer.u, layer.last_spike, _, counts, arriving = run_lif_window(
+                    layer.u, layer.last_spike, self.threshold, arriving, block, start + first, self.device.exc,
+                    thresh=0.0, theta_plus=0.0, w_inh=self.device.w_inh)
             layer.counts.add_(counts)
         return arriving
+
+    def _fixed_point_block(self, layer: ExcitatoryLayer, currents: torch.Tensor, first: int,
+                           arriving: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The fixed-point kernel over a block from step ``first``: V_th = self.threshold, u rounded
+        at every step (one slot of offsets per step, all used)."""
+        quant, steps = self.quant, currents.shape[0]
+        assert isinstance(quant, FixedPointQuantizer)
+        return run_fixed_point_window(
+            layer.u, layer.last_spike, self.threshold, arriving, currents, first, self.device.exc, thresh=0.0,
+            theta_plus=0.0, w_inh=self.device.w_inh, membrane=quant.kernel_grid("membrane", layer.u),
+            threshold=None, offsets=quant.draw_ahead(layer.u.shape, slots=steps, used=steps).offsets)[:5]

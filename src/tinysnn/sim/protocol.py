@@ -126,6 +126,7 @@ def train_epochs(simulator: TrainingSimulator, images: torch.Tensor, labels: tor
     monitor = RunningAccuracy(replicas, monitor_every, simulator.network.n_neurons, images.device)
     start = time.perf_counter()
     total = epochs * images.shape[0]
+    simulator.plan(total)
     for _ in range(epochs):
         for index in range(images.shape[0]):
             batch = images[index].expand(replicas, -1)
@@ -150,6 +151,7 @@ def collect_counts(simulator: InferenceSimulator, images: torch.Tensor, sim: Sim
     ``on_batch(k)`` is told when each batch of k images is done (progress)."""
     out = []
     presentations = 0
+    simulator.plan(images.shape[0])
     for start in range(0, images.shape[0], batch):
         chunk = images[start:start + batch]
         ids = torch.arange(start, start + chunk.shape[0])

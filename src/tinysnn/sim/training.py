@@ -58,6 +58,10 @@ class TrainingSimulator:
         self.params.theta[replicas] = part.params.theta
         self.ops += part.ops
 
+    def plan(self, images: int) -> None:
+        """Told that a pass of ``images`` images per replica follows: ``sim.integrator=auto`` chooses
+        its integrator for it (the spike-driven rules have only the step path)."""
+
     def encode(self, images: torch.Tensor, max_rate_hz: float) -> SpikeEvents:
         """Input events of every replica (each draws from its own generator)."""
         probability = spike_probability(images, max_rate_hz, self.sim.dt_ms)

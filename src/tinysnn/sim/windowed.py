@@ -4,21 +4,25 @@ The X→E current of a whole window is therefore one sparse product (or, for few
 gather and index_add); the per-step loop is elementwise only. Three integrators advance a
 window, chosen by ``sim.integrator``: ``step`` runs the reference step one step at a time,
 ``closed_form`` one small matmul per spike-free stretch, ``compiled`` one fused kernel per
-window (``lif_window``). At each window's end the rule updates the columns of the neurons that
-spiked in it.
+window (``lif_window``; on a qWN device ``lif_window_fixed_point``), ``auto`` the compiled
+kernel once ``plan`` says the pass is long enough (``tinysnn.sim.auto``). At each window's end
+the rule updates the columns of the neurons that spiked in it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
-from ..config import Integrator, PreTrace, SimConfig
+from ..config import Integrator, PreTrace, SimConfig, Topology
 from ..encoding import SpikeEvents
 from ..learning import AdaptivePotentiation, LearningRule, mean_trace, trace_at
 from ..network import NetworkConstants, NetworkParams
-from ..quant import Quantizer
+from ..quant import FixedPointQuantizer, Quantizer
+from .auto import choose_integrator
 from .currents import step_currents
-from .lif_window import run_lif_window
+from .lif_window import run_fixed_point_window, run_lif_window
 from .training import TrainingSimulator
 
 #: fired rows in a training window above which its current is a sparse product (both sum alike)
@@ -34,16 +38,32 @@ class WindowedTrainingSimulator(TrainingSimulator):
         self.counts = torch.zeros_like(self.layer.counts)
         #: how often each replica updated with each k (k = column index), for the record
         self.k_counts = torch.zeros(params.replicas, rule.largest_factor(sim.steps) + 1, device=self.counts.device)
+        #: sim.integrator as configured (``auto`` is resolved by ``plan``)
+        self.requested = sim.integrator
+        self._use(self._choose(None))
+
+    def plan(self, images: int) -> None:
+        self._use(self._choose(images))
+
+    def _choose(self, images: int | None) -> Integrator:
+        """The integrator for a pass of ``images`` images per replica (None: unknown)."""
+        return choose_integrator(self.requested, self.network.topology is Topology.tinysnn, self.quant, images,
+                                 training=True, device=self.layer.u.device)
+
+    def _use(self, integrator: Integrator) -> None:
+        """Advance windows with ``integrator`` from now on."""
+        # retries' restricted copies are built from self.sim: they inherit the choice
+        self.sim = dataclasses.replace(self.sim, integrator=integrator)
         #: advances one window's steps and counts its spikes in the layer; returns whether any neuron fired
         self._advance_window = {Integrator.step: self._step_window, Integrator.closed_form: self._integrate_window,
-                                Integrator.compiled: self._compiled_window}[sim.integrator]
+                                Integrator.compiled: self._compiled_window}[integrator]
         u = self.layer.u
         # the compiled kernel carries the lateral inhibition on its way between windows; none at a start
-        self.no_arriving = (torch.zeros(network.lateral_delay_steps, *u.shape, device=u.device)
-                            if sim.integrator is Integrator.compiled else None)
-        if sim.integrator is Integrator.closed_form:
+        self.no_arriving = (torch.zeros(self.network.lateral_delay_steps, *u.shape, device=u.device)
+                            if integrator is Integrator.compiled else None)
+        if integrator is Integrator.closed_form:
             # L[i, j] = α^(i−j) for j ≤ i, and α^(i+1): u over a stretch of steps from its inputs and start
-            k = torch.arange(rule.window_steps, dtype=torch.float64, device=u.device)
+            k = torch.arange(self.window_rule.window_steps, dtype=torch.float64, device=u.device)
             lag = k[:, None] - k[None, :]
             alpha = self.device.exc.decay
             self.decay_matrix = torch.where(lag >= 0, alpha ** lag.clamp_min(0), 0.0).float()
@@ -128,11 +148,28 @@ class WindowedTrainingSimulator(TrainingSimulator):
 
     def _compiled_window(self, currents: torch.Tensor, start: int, stop: int) -> bool:
         """Advance the window's steps in one fused kernel; returns whether any neuron fired."""
+        if self.quant.quantizes_neurons:
+            return self._fixed_point_window(currents, start, stop)
         layer = self.layer
         layer.u, layer.last_spike, theta, layer.counts, self.arriving = run_lif_window(
             layer.u, layer.last_spike, self.params.theta, self.arriving, currents, start, self.device.exc,
             thresh=self.device.u_th, theta_plus=self.network.theta_plus, w_inh=self.device.w_inh)
         self.params.theta.copy_(theta)
+        return bool(layer.counts.any())
+
+    def _fixed_point_window(self, currents: torch.Tensor, start: int, stop: int) -> bool:
+        """The compiled window on a qWN device: u and θ rounded where the quantizer stores them, stochastic
+        rounding's U drawn ahead (each step's u and each spike's θ: at most 2 slots a step, W certainly)."""
+        quant, layer, theta, steps = self.quant, self.layer, self.params.theta, stop - start
+        assert isinstance(quant, FixedPointQuantizer)
+        drawn = quant.draw_ahead(layer.u.shape, slots=2 * steps, used=steps)
+        layer.u, layer.last_spike, rounded_theta, layer.counts, self.arriving, used = run_fixed_point_window(
+            layer.u, layer.last_spike, theta, self.arriving, currents, start, self.device.exc,
+            thresh=self.device.u_th, theta_plus=self.network.theta_plus, w_inh=self.device.w_inh,
+            membrane=quant.kernel_grid("membrane", layer.u), threshold=quant.kernel_grid("threshold", theta),
+            offsets=drawn.offsets)
+        drawn.settle_([int(n) for n in used.flatten().tolist()])
+        theta.copy_(rounded_theta)
         return bool(layer.counts.any())
 
     def _pre_trace(self, events: SpikeEvents, lo: int, hi: int, start: int, stop: int, replica_idx: torch.Tensor,
