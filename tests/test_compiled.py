@@ -192,8 +192,11 @@ def fp32_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 @requires_mnist
-@pytest.mark.parametrize("quant", [None, *[(scheme, target, rounding) for scheme in (Scheme.ptq, Scheme.itq)
-                                          for target in QuantTarget for rounding in Rounding]],
+# one run per path through the kernels (the window and inference tests above cover every rounding
+# and target): FP32, PTQ qWN inference, ITQ qWN with draws made ahead, ITQ qW with FP32 membranes
+@pytest.mark.parametrize("quant", [None, (Scheme.ptq, QuantTarget.wn, Rounding.nearest),
+                                   (Scheme.itq, QuantTarget.wn, Rounding.stochastic),
+                                   (Scheme.itq, QuantTarget.w, Rounding.truncate)],
                          ids=lambda q: "fp32" if q is None else "-".join(v.value for v in q))
 def test_auto_gives_the_step_paths_runs(tmp_path, monkeypatch, fp32_reference, quant):
     """Runs that relied on the default ``step`` now get ``auto``: with every pass long enough to

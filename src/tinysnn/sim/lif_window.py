@@ -115,13 +115,21 @@ def _at_slot(offsets: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
     return offsets.gather(1, index).squeeze(1)
 
 
+#: specialisations of one kernel a process may build (dynamo's default is 8)
+RECOMPILE_LIMIT = 64
+
+
 @functools.cache
 def compiled(kernel: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., tuple[torch.Tensor, ...]]:
     """``kernel`` compiled once per process (inductor; recompiles per window length and stream count).
 
     The C++ wrapper calls the kernel without going through Python and memory planning allocates
     its intermediate buffers as one block: together a third of the cost of a plain call at 400 neurons.
+    Each (window length, stream count, dtype) is one specialisation, and one process meets many
+    (training R, retry subsets, a last short window, inference blocks, ITQ grids): dynamo's default
+    limit of 8 per function would end a long run with ``Unsupported`` under ``fullgraph=True``.
     """
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
     return torch.compile(kernel, fullgraph=True, options={"cpp_wrapper": True, "memory_planning": True})
 
 
