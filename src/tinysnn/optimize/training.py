@@ -56,13 +56,22 @@ def fp32_sweep(config: OptimizeConfig, network: list[str], name: str) -> Sweep:
     return Sweep(_common(config, network, progress=True), 1, name, [name])
 
 
+def _quant_overrides(config: OptimizeConfig, study: QuantStudyConfig, scheme: str,
+                     reference: Path) -> tuple[list[str], list[str], list[str]]:
+    """The overrides both schemes start with (tinySNN, the scheme, the reference) and the study's
+    rounding and target names."""
+    roundings, targets = [r.value for r in study.roundings], [t.value for t in study.targets]
+    overrides = [*_common(config, tinysnn_network(config), progress=False), f"scheme={scheme}",
+                 f"quant.reference={reference}"]
+    return overrides, roundings, targets
+
+
 def ptq_sweep(config: OptimizeConfig, reference: Path) -> Sweep:
     """Every width × rounding × target, each quantizing the FP32 reference's seeds (no retraining)."""
-    study: QuantStudyConfig = config.ptq
-    roundings, targets = [r.value for r in study.roundings], [t.value for t in study.targets]
-    overrides = [*_common(config, tinysnn_network(config), progress=False), "scheme=ptq",
-                 f"quant.reference={reference}", f"quant.bits={','.join(map(str, study.bits))}",
-                 f"rounding={','.join(roundings)}", f"target={','.join(targets)}"]
+    study = config.ptq
+    overrides, roundings, targets = _quant_overrides(config, study, "ptq", reference)
+    overrides += [f"quant.bits={','.join(map(str, study.bits))}", f"rounding={','.join(roundings)}",
+                  f"target={','.join(targets)}"]
     runs = [f"q{b}_{t}_{r}" for b in study.bits for t in targets for r in roundings]
     subdir = "q${quant.bits}_${hydra:runtime.choices.target}_${hydra:runtime.choices.rounding}"
     return Sweep(overrides, len(runs), subdir, runs)
@@ -70,11 +79,10 @@ def ptq_sweep(config: OptimizeConfig, reference: Path) -> Sweep:
 
 def itq_sweep(config: OptimizeConfig, reference: Path) -> Sweep:
     """One grid simulation per target: every width × rounding × seed trained side by side as replicas."""
-    study: QuantStudyConfig = config.itq
-    roundings, targets = [r.value for r in study.roundings], [t.value for t in study.targets]
-    overrides = [*_common(config, tinysnn_network(config), progress=False), "scheme=itq",
-                 f"quant.reference={reference}", f"quant.grid_bits=[{','.join(map(str, study.bits))}]",
-                 f"quant.grid_roundings=[{','.join(roundings)}]", f"target={','.join(targets)}"]
+    study = config.itq
+    overrides, roundings, targets = _quant_overrides(config, study, "itq", reference)
+    overrides += [f"quant.grid_bits=[{','.join(map(str, study.bits))}]",
+                  f"quant.grid_roundings=[{','.join(roundings)}]", f"target={','.join(targets)}"]
     runs = [f"{t}/q{b}_{r}" for t in targets for b in study.bits for r in roundings]
     return Sweep(overrides, len(targets), "${hydra:runtime.choices.target}", runs)
 
