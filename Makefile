@@ -19,6 +19,9 @@ RUN ?=
 OUT ?= deploy/model
 
 comma := ,
+# tests on every core, at most 4 workers (each holds torch; tests/conftest.py keeps each single-threaded);
+# tests marked xdist_group share a costly module fixture and stay on one worker. PARALLEL= runs serially.
+PARALLEL ?= -n auto --maxprocesses 4 --dist loadgroup
 
 .DEFAULT_GOAL := help
 .PHONY: help setup data run optimize train test test-fast lint bench sweep report deploy clean
@@ -49,14 +52,14 @@ train: setup data ## the paper's case study: one full MNIST epoch, full label an
 	$(PY) -m tinysnn.train run=default $(ARGS)
 
 test: setup data lint ## lint, then all tests, including short trainings on real MNIST
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PARALLEL)
 
 lint: setup ## ruff, and the layers contract (imports flow one way; pyproject.toml [tool.importlinter])
 	$(VENV)/bin/ruff check src tests scripts
 	$(VENV)/bin/lint-imports
 
 test-fast: setup ## unit tests only (no real data)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" $(PARALLEL)
 
 bench: setup data ## simulator speed and memory table (training and inference)
 	$(PY) scripts/bench_sim.py

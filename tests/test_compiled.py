@@ -198,6 +198,7 @@ def fp32_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                    (Scheme.itq, QuantTarget.wn, Rounding.stochastic),
                                    (Scheme.itq, QuantTarget.w, Rounding.truncate)],
                          ids=lambda q: "fp32" if q is None else "-".join(v.value for v in q))
+@pytest.mark.xdist_group("compiled_fp32_reference")  # shares a module fixture: one worker builds it once
 def test_auto_gives_the_step_paths_runs(tmp_path, monkeypatch, fp32_reference, quant):
     """Runs that relied on the default ``step`` now get ``auto``: with every pass long enough to
     compile, the same checkpoint (weights, θ, labels, input generators) and accuracies."""
@@ -227,3 +228,10 @@ def test_auto_gives_the_step_paths_runs(tmp_path, monkeypatch, fp32_reference, q
                                   for name in ("step", "auto"))
     for key in ("accuracy", "per_replica"):
         assert auto_metrics[key] == step_metrics[key]
+    # the record says what auto resolved to, pass by pass: PTQ trains nothing, and an FP32 run's
+    # label pass records the ranges through an observer, which only the step path calls
+    trains, fp32 = quant is None or quant[0] is Scheme.itq, quant is None
+    passes = ("train", "label", "val", "test")
+    assert [auto_metrics[p]["integrator"] for p in passes] == ["compiled" if trains else None,
+                                                                "step" if fp32 else "compiled", "compiled", "compiled"]
+    assert [step_metrics[p]["integrator"] for p in passes] == ["step" if trains else None] + ["step"] * 3

@@ -154,6 +154,8 @@ class Evaluation:
     test_ops: OpCounts
     test_presentations: int
     tracker: MembraneTracker | None
+    #: the integrator of each pass (label, test, val), ``sim.integrator=auto`` resolved
+    integrators: dict[str, str]
 
 
 def _evaluate(config: TrainConfig, params: NetworkParams, network: NetworkConstants, spec: QuantSpec | None,
@@ -166,7 +168,7 @@ def _evaluate(config: TrainConfig, params: NetworkParams, network: NetworkConsta
     label_images, label_targets = _flat_images(splits.label, device), splits.label.labels.to(device)
     test_images, test_targets = _flat_images(splits.test, device), splits.test.labels
     tracker = MembraneTracker() if quant.scheme is Scheme.none else None  # ranges describe FP32 runs
-    result = Evaluation([], [], OpCounts(), OpCounts(), 0, tracker)
+    result = Evaluation([], [], OpCounts(), OpCounts(), 0, tracker, {})
     for r in range(params.replicas):
         # replica r (seed + r) labels and tests with its separate run's generators; a grid's variants
         # hold seeds seed … seed + S − 1 each, as their separate runs do
@@ -180,11 +182,13 @@ def _evaluate(config: TrainConfig, params: NetworkParams, network: NetworkConsta
             label_counts, _ = collect_counts(labelling, label_images, sim, config.run.eval_batch, generator,
                                              bar.update)
         assignment = assign_labels(label_counts, label_targets)
+        result.integrators["label"] = labelling.integrator.value
         testing = InferenceSimulator(params.weights[r], params.theta[r], network, sim, quantizer, encoder=encoder)
         with meter.phase("test"), _bar(config, "test", r, n_test) as bar:
             test_counts, presentations = collect_counts(testing, test_images, sim, config.run.eval_batch, generator,
                                                         bar.update)
         result.test_presentations += presentations
+        result.integrators["test"] = testing.integrator.value
         result.label_ops += labelling.ops
         result.test_ops += testing.ops
         val = None
@@ -199,6 +203,7 @@ def _evaluate(config: TrainConfig, params: NetworkParams, network: NetworkConsta
                 val_counts, _ = collect_counts(validating, _flat_images(splits.val, device), sim,
                                                config.run.eval_batch,
                                                make_generator(config.seed + r + VAL_SEED_OFFSET, device), bar.update)
+            result.integrators["val"] = validating.integrator.value
             val = {"all_activity": Scores.of(predict_all_activity(val_counts, assignment), splits.val.labels).accuracy,
                    "proportion": Scores.of(predict_proportion(val_counts, assignment), splits.val.labels).accuracy}
         result.replicas.append(ReplicaResult(
@@ -249,16 +254,18 @@ def _record(config: TrainConfig, out_dir: Path, params: NetworkParams, network: 
     metrics = build_metrics(
         config, evaluation.replicas,
         train={"images": log.images, "presentations": log.presentations, "spikes_per_image": log.spikes_per_image(),
-               "seconds": log.seconds,
+               "seconds": log.seconds, "integrator": log.integrator,
                "ms_per_image_per_replica": 1000.0 * log.seconds / max(1, log.images) / simulated_replicas,
                "running_accuracy": log.running_accuracy,
                # the adaptive rule's k = ceil(maxN / N_th): updates per value, per replica
                "k_distribution": log.k_distribution()},
-        label={"images": n_label, "seconds": label_seconds},
+        label={"images": n_label, "seconds": label_seconds, "integrator": evaluation.integrators["label"]},
         val={"images": len(splits.val) if splits.val is not None else 0,
-             "seconds": meter.phases["val"]["seconds"] if "val" in meter.phases else 0.0},
+             "seconds": meter.phases["val"]["seconds"] if "val" in meter.phases else 0.0,
+             "integrator": evaluation.integrators.get("val")},
         test={"images": n_test, "presentations": evaluation.test_presentations, "seconds": test_seconds,
-              "ms_per_image": 1000.0 * test_seconds / (n_test * replicas)},
+              "ms_per_image": 1000.0 * test_seconds / (n_test * replicas),
+              "integrator": evaluation.integrators["test"]},
         quant={"active": spec is not None, "scheme": quant.scheme.value, "bits": quant.bits,
                "target": quant.target.value, "rounding": quant.rounding.value,
                "reference": str(reference.folder) if reference else None,

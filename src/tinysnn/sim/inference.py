@@ -56,6 +56,11 @@ class InferenceSimulator:
                                        device=self.weights.device)
         self.compiled = applies and integrator is Integrator.compiled
 
+    @property
+    def integrator(self) -> Integrator:
+        """The integrator the planned pass runs with (``auto`` resolved)."""
+        return Integrator.compiled if self.compiled else Integrator.step
+
     def present(self, images: torch.Tensor, max_rate_hz: float, generator: torch.Generator,
                 ids: torch.Tensor | None = None, attempt: int = 0) -> torch.Tensor:
         """Spike counts [B, N] for ``images`` [B, I] at the given max rate (the device encoder instead

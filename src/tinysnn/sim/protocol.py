@@ -71,6 +71,8 @@ class TrainingLog:
     running_accuracy: list[tuple[int, list[float]]] = field(default_factory=list)
     #: updates per replica and adaptive factor k, [R, k_max + 1] (rules with k only)
     k_counts: torch.Tensor | None = None
+    #: the integrator training ran with (``sim.integrator=auto`` resolved); None: nothing trained
+    integrator: str | None = None
 
     def spikes_per_image(self) -> float:
         """Mean over replicas of the spikes per training image."""
@@ -82,7 +84,7 @@ class TrainingLog:
         """This log restricted to some replicas (presentations and seconds are the whole simulation's)."""
         return TrainingLog(self.images, self.presentations, self.spikes[list(replicas)], self.seconds,
                            [(images, [accuracy[r] for r in replicas]) for images, accuracy in self.running_accuracy],
-                           self.k_counts[list(replicas)] if self.k_counts is not None else None)
+                           self.k_counts[list(replicas)] if self.k_counts is not None else None, self.integrator)
 
     def k_distribution(self) -> list[dict[str, int]] | None:
         """Per replica, how many updates used each adaptive factor k (k as a string key)."""
@@ -127,6 +129,7 @@ def train_epochs(simulator: TrainingSimulator, images: torch.Tensor, labels: tor
     start = time.perf_counter()
     total = epochs * images.shape[0]
     simulator.plan(total)
+    log.integrator = simulator.integrator.value
     for _ in range(epochs):
         for index in range(images.shape[0]):
             batch = images[index].expand(replicas, -1)

@@ -13,7 +13,7 @@ from itertools import accumulate
 
 import torch
 
-from ..config import SimConfig
+from ..config import Integrator, SimConfig
 from ..encoding import SpikeEvents, merge_events, poisson_events, spike_probability
 from ..learning import LearningRule, trace_at
 from ..network import NetworkConstants, NetworkParams, end_presentation_
@@ -61,6 +61,11 @@ class TrainingSimulator:
     def plan(self, images: int) -> None:
         """Told that a pass of ``images`` images per replica follows: ``sim.integrator=auto`` chooses
         its integrator for it (the spike-driven rules have only the step path)."""
+
+    @property
+    def integrator(self) -> Integrator:
+        """The integrator windows advance with now (``auto`` resolved; the spike-driven rules step)."""
+        return Integrator.step
 
     def encode(self, images: torch.Tensor, max_rate_hz: float) -> SpikeEvents:
         """Input events of every replica (each draws from its own generator)."""

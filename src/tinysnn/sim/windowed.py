@@ -45,6 +45,10 @@ class WindowedTrainingSimulator(TrainingSimulator):
     def plan(self, images: int) -> None:
         self._use(self._choose(images))
 
+    @property
+    def integrator(self) -> Integrator:
+        return self.sim.integrator
+
     def _choose(self, images: int | None) -> Integrator:
         """The integrator for a pass of ``images`` images per replica (None: unknown)."""
         return choose_integrator(self.requested, self.network.topology is Topology.tinysnn, self.quant, images,
