@@ -1,6 +1,7 @@
 """The C99 runtime of ``python -m tinysnn.deploy``: the device encoder, code generation, bit-exact
 agreement with the simulator (host build), the Cortex-M7 build under QEMU, and one-line errors."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -29,12 +30,13 @@ from tinysnn.config import (
 from tinysnn.data import load_dataset
 from tinysnn.data.datasets import default_data_root
 from tinysnn.data.idx import write_idx
-from tinysnn.deploy.__main__ import deploy
-from tinysnn.deploy.build import CliRun
+from tinysnn.deploy.__main__ import _write_idx, deploy
+from tinysnn.deploy.build import CliRun, run_host
+from tinysnn.deploy.codegen import NarrowState, reciprocals, write_sources
 from tinysnn.deploy.model import DeployModel
 from tinysnn.deploy.verify import Simulated, compare, simulate
 from tinysnn.deploy.weights import Packing, WeightTable
-from tinysnn.device_encoding import DeviceEncoder
+from tinysnn.device_encoding import LN2_Q, DeviceEncoder, interval_tables, log_table
 from tinysnn.network import NetworkConstants, NetworkParams
 from tinysnn.quant import FixedPointQuantizer, QuantSpec
 from tinysnn.quant.export import export_model
@@ -118,11 +120,61 @@ def test_device_encoder_fires_at_the_pixel_rate_and_is_deterministic():
     assert retry.row.numel() > alone.row.numel()  # the retry rate is higher
 
 
-def test_packing_puts_low_codes_first():
-    codes = np.array([[1, 2, 3, 0, 2, 1, 0, 3]])  # 2 words: neuron p·2 + j in part p of word j
-    assert Packing.for_bits(2).pack(codes).tolist() == [[1 | 3 << 2 | 2 << 4 | 0 << 6, 2 | 0 << 2 | 1 << 4 | 3 << 6]]
-    assert Packing.for_bits(4).pack(np.array([[5, 10, 7]])).tolist() == [[5 | 7 << 4, 10]]  # padded to 4
+def test_packing_puts_low_codes_first_in_rows_of_whole_vectors():
+    codes = np.arange(64).reshape(1, 64) * 7 % 4  # 2 bits: 16 bytes, neuron p·16 + j in part p of byte j
+    words = Packing.for_bits(2).pack(codes)
+    assert words.shape == (1, 16)
+    assert words[0, 5] == codes[0, 5] | codes[0, 21] << 2 | codes[0, 37] << 4 | codes[0, 53] << 6
+    # rows are padded to whole 16-byte vectors (zero codes): the runtime's vectorised loop has no epilogue
+    assert Packing.for_bits(4).pack(np.array([[5, 10, 7]])).tolist() == [[5, 10, 7] + [0] * 13]
+    assert [Packing.for_bits(4).words(n) for n in (32, 33, 400)] == [16, 32, 208]
     assert (Packing.for_bits(3).per_word, Packing.for_bits(12).ctype) == (2, "uint16_t")
+    assert Packing.for_bits(12).words(40) == 40  # 80 bytes: whole vectors already
+
+
+def test_encoder_reciprocals_divide_exactly():
+    """The C encoder's ⌊L / D⌋ = (L·M) >> k for every L it can form (leading zeros · ln 2 + a log table entry)."""
+    multiplier, shift = reciprocals(interval_tables(SimConfig()))
+    numerators = (np.arange(32, dtype=np.uint64)[:, None] * np.uint64(LN2_Q) + log_table()[None, :]).reshape(-1)
+    divisors = interval_tables(SimConfig())
+    for attempt in range(divisors.shape[0]):
+        d = divisors[attempt, 1:].astype(np.uint64)  # pixel value 0 never fires
+        m, k = multiplier[attempt, 1:].astype(np.uint64), shift[attempt, 1:].astype(np.uint64)
+        assert np.array_equal((numerators[:, None] * m) >> k, numerators[:, None] // d)
+
+
+def _wide_step(c, syn, inhibitors, leak, offset, s, weight_shift, inh, u_min):
+    """tinysnn.c's integrate: c + ⌊(Σc_w·2^(s−n_w+n_V) − a·c·2^(s−f) + o) / 2^s⌋ − K·c_inh, saturated below."""
+    return np.maximum(c + ((syn * 2**weight_shift - leak * c + offset) >> s) - inhibitors * inh, u_min)
+
+
+@pytest.mark.parametrize("weight_bits,membrane,rounding,narrow", [
+    (8, (8, -1), "nearest", True), (8, (8, -1), "truncate", True), (6, (6, -3), "nearest", True),
+    (4, (8, 2), "nearest", True), (6, (10, 1), "nearest", False), (8, (16, 4), "nearest", False)])
+def test_the_16_bit_membrane_step_equals_the_wide_one(weight_bits, membrane, rounding, narrow):
+    """integrate_narrow (16-bit lanes) against integrate, for every stored u, every step sum within the row limit
+    and a range of inhibitor counts; every intermediate must fit the 16 bits the C keeps of it."""
+    f, decay, inh = 16, 64884, 60  # the leak of the 100 ms membrane at 1 ms steps, Q16
+    u_min, u_max = -(2 ** (membrane[0] - 1)), 2 ** (membrane[0] - 1) - 1
+    s = max(f, weight_bits - membrane[1])
+    weight_shift = s - weight_bits + membrane[1]
+    leak, offset = (2**f - decay) * 2 ** (s - f), 2 ** (s - 1) if rounding == "nearest" else 0
+    max_code = 2**weight_bits - 1
+    state = NarrowState.build(leak, offset, s, weight_shift, u_min, u_max, max_code, 0, np.array([u_max // 2, u_max]))
+    assert (state is not None) == narrow
+    if state is None:
+        return
+    syn = np.arange(state.limit * max_code + 1, dtype=np.int64)
+    for c in range(u_min, u_max + 1):
+        g = state.g_offset - state.g_leak * c
+        assert 0 <= g < 2**16
+        total = syn + (g >> state.g_shift)
+        assert total.max() < 2**16
+        for inhibitors in (0, 1, 3, 400):
+            new = c + (total >> state.sum_shift) - (min(inhibitors * inh, state.inh_cap) + state.g_bias)
+            assert new.min() >= -(2**15) and new.max() < 2**15
+            wide = _wide_step(c, syn, inhibitors, leak, offset, s, weight_shift, inh, u_min)
+            assert np.array_equal(np.maximum(new, u_min), wide)
 
 
 @needs_cc
@@ -165,6 +217,23 @@ def test_pruned_model_is_bit_exact_with_the_pruned_simulator(tmp_path, data_root
     out = capsys.readouterr().out
     assert "37 of 40 neurons" in out and "verified: 200 test images" in out
     assert "#define TINYSNN_SPARSE 1" in (tmp_path / "c" / "model.h").read_text()
+
+
+@needs_cc
+@pytest.mark.parametrize("target", [QuantTarget.wn, QuantTarget.w])
+def test_narrow_sums_spill_exactly(tmp_path, data_root, target):
+    """Steps with more rows than the 16-bit sums hold take the spilling path (int32 sums, the wide step): forced
+    here on nearly every step by a limit of 2 rows."""
+    run = write_run(tmp_path / "run", data_root, 8, target, Rounding.nearest)
+    model = DeployModel.load(run)
+    out = write_sources(model, tmp_path / "c")
+    header = (out / "model.h").read_text()
+    assert re.search(r"#define TINYSNN_SYN_LIMIT \d+u", header)
+    (out / "model.h").write_text(re.sub(r"#define TINYSNN_SYN_LIMIT \d+u", "#define TINYSNN_SYN_LIMIT 2u", header))
+    test = load_dataset("mnist", "test", data_root)
+    images, labels = _write_idx(tmp_path, test, 100)
+    simulated = simulate(model, test.images.reshape(len(test), -1)[:100], Encoding.device)
+    compare(simulated, run_host(out, images, labels, 100, counts=True), "spilled")
 
 
 @needs_cc

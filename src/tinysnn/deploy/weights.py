@@ -3,7 +3,9 @@
 Dense: row i holds the N codes c_w of input i in the smallest container, 4 codes per byte up to
 2 bits, 2 per byte up to 4 bits, one byte up to 8 bits, ``uint16_t`` up to 16, ``uint32_t`` above.
 A packed row of W words (N padded with zero codes to W·k) holds neuron p·W + j in bits p·8/k
-upward of byte j (part p = 0 … k − 1), so each part unpacks into a contiguous run of neurons.
+upward of byte j (part p = 0 … k − 1), so each part unpacks into a contiguous run of neurons. W is
+a whole number of 16-byte vectors: the runtime's neuron loop runs over a row's words, and GCC's
+``-O2`` vectoriser only takes loops without a scalar epilogue.
 
 Pruned (zero-weight synapses dropped): an input whose row has few non-zero codes stores them as
 sparse entries (j ≪ B_w) | c_w in ``uint16_t`` (or ``uint32_t`` when index and code need more than
@@ -17,6 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+#: bytes of a vector register (SSE2, NEON): rows are padded to a whole number of them
+VECTOR_BYTES = 16
+
+
+def padded_words(words: int, word_bytes: int) -> int:
+    """``words`` rounded up to a whole number of vectors."""
+    per_vector = VECTOR_BYTES // word_bytes
+    return -(-words // per_vector) * per_vector
 
 
 @dataclass(frozen=True)
@@ -38,8 +49,8 @@ class Packing:
         return cls("uint16_t", 1, 2) if bits <= 16 else cls("uint32_t", 1, 4)
 
     def words(self, n: int) -> int:
-        """Words per row of n codes (padded)."""
-        return -(-n // self.per_word)
+        """Words per row of n codes (padded to whole vectors)."""
+        return padded_words(-(-n // self.per_word), self.word_bytes)
 
     def pack(self, codes: np.ndarray) -> np.ndarray:
         """[I, N] codes → [I, W] words: neuron p·W + j in bits p·(8/per_word) upward of word j."""
@@ -48,7 +59,7 @@ class Packing:
         padded[:, :codes.shape[1]] = codes
         if self.per_word == 1:
             return padded
-        width = 8 // self.per_word
+        width = 8 * self.word_bytes // self.per_word
         parts = padded.reshape(codes.shape[0], self.per_word, words)
         return sum(parts[:, p, :] << np.uint32(p * width) for p in range(self.per_word)).astype(np.uint32)
 

@@ -39,16 +39,18 @@ static uint32_t leading_zeros(uint32_t x) { /* x != 0 */
 #endif
 }
 
-/* the next inter-spike interval G = 1 + L(x)/D of a pixel's stream (x: xorshift32) */
-static uint32_t next_interval(uint32_t *state, uint32_t interval) {
-    uint32_t x = *state, zeros, index;
+/* the next inter-spike interval G = 1 + ⌊L(x) / D⌋ of a pixel's stream (x: xorshift32) at attempt `attempt`
+ * for pixel value `p`; the division is (L·M) >> k with the code generation's reciprocals (exact) */
+static uint32_t next_interval(uint32_t *state, int attempt, uint8_t p) {
+    uint32_t x = *state, zeros, index, l;
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;
     *state = x;
     zeros = leading_zeros(x);
     index = ((x << zeros) >> (31 - TINYSNN_LOG_INDEX_BITS)) & ((1u << TINYSNN_LOG_INDEX_BITS) - 1u);
-    return 1u + (zeros * TINYSNN_LN2_Q + tinysnn_log_table[index]) / interval;
+    l = zeros * TINYSNN_LN2_Q + tinysnn_log_table[index];
+    return 1u + (uint32_t)(((uint64_t)l * tinysnn_interval_m[attempt][p]) >> tinysnn_interval_k[attempt][p]);
 }
 
 /* calendar of the next spike of each pixel: head[t] lists the pixels firing at step t */
@@ -75,13 +77,13 @@ static void encoder_start(const uint8_t pixels[TINYSNN_I], uint32_t seed, int at
         if (!pixels[i]) continue;
         state = fmix32(seed + 0x9E3779B9u * ((uint32_t)attempt * TINYSNN_I + i + 1u));
         encoder.state[i] = state ? state : 1u;
-        encoder_schedule((uint16_t)i, next_interval(&encoder.state[i], tinysnn_intervals[attempt][pixels[i]]) - 1u);
+        encoder_schedule((uint16_t)i, next_interval(&encoder.state[i], attempt, pixels[i]) - 1u);
     }
 }
 
 /* draws the next spike of `pixel`, which fired at `step` */
 static void encoder_advance(const uint8_t pixels[TINYSNN_I], uint16_t pixel, uint32_t step, int attempt) {
-    encoder_schedule(pixel, step + next_interval(&encoder.state[pixel], tinysnn_intervals[attempt][pixels[pixel]]));
+    encoder_schedule(pixel, step + next_interval(&encoder.state[pixel], attempt, pixels[pixel]));
 }
 
 long tinysnn_encode(const uint8_t pixels[TINYSNN_I], uint32_t seed, int attempt, tinysnn_event *events,
@@ -106,55 +108,74 @@ long tinysnn_encode(const uint8_t pixels[TINYSNN_I], uint32_t seed, int attempt,
 
 /* ---- the excitatory layer ------------------------------------------------------------------ */
 
+#if defined(__GNUC__)
+#define TINYSNN_INLINE static inline __attribute__((always_inline))
+#else
+#define TINYSNN_INLINE static inline
+#endif
+
 /* A neuron inhibited at t by the spikes of t − delay is not inhibited by its own spike; when the delay
  * is within the refractory period that neuron ignores all input at t anyway, so no correction is needed */
 #define TINYSNN_OWN_CORRECTION (TINYSNN_DELAY > TINYSNN_REFRAC)
+/* dense rows of a step summed inside the neuron update; more go through syn first */
+#define TINYSNN_FUSED_ROWS 12
+#define TINYSNN_FIELD_BITS (8 / TINYSNN_CODES_PER_BYTE)
 
+#if TINYSNN_FLOAT_WEIGHTS
+typedef float tinysnn_total; /* a neuron's synaptic sum of one step */
+#else
+typedef int32_t tinysnn_total;
+#endif
+#if TINYSNN_FLOAT_STATE
+typedef int32_t tinysnn_mask;
+#else
+typedef tinysnn_state tinysnn_mask; /* the state's width: one vector lane each */
+#endif
+
+/* Neuron arrays hold TINYSNN_NP = TINYSNN_CODES_PER_BYTE · TINYSNN_ROW_WORDS neurons: rows are padded to
+ * whole 16-byte vectors (GCC's -O2 vectoriser only takes loops without a scalar epilogue), and the padding
+ * neurons get no input and a threshold they cannot reach, so they never spike. */
 typedef struct {
-    tinysnn_state u[TINYSNN_N];
-    int32_t last[TINYSNN_N];  /* step of the last spike */
-    tinysnn_syn syn[TINYSNN_SYN_N]; /* Σ weight codes of this step's input spikes (padded to whole words) */
+    tinysnn_state u[TINYSNN_NP];
+    tinysnn_syn syn[TINYSNN_NP]; /* Σ codes of the step's rows not summed in the update, else 0 */
 #if TINYSNN_NARROW_SYN
-    int32_t spill[TINYSNN_N]; /* syn spilled when it might overflow (TINYSNN_SYN_LIMIT rows), else 0 */
-    uint32_t rows;            /* rows in syn */
+    int32_t spill[TINYSNN_NP]; /* syn spilled when it might overflow (TINYSNN_SYN_LIMIT rows), else 0 */
+    uint32_t rows;             /* rows in syn */
     int spilled;
 #endif
+    int32_t last[TINYSNN_N];     /* step of the last spike */
+    uint16_t counts[TINYSNN_N];
+    uint16_t recent[TINYSNN_N];  /* the neurons that spiked within the last R steps, each once */
+    uint32_t n_recent;
+    uint16_t n_fired[TINYSNN_DELAY]; /* ring: the spike counts of t − delay … t − 1 */
 #if TINYSNN_OWN_CORRECTION
-    int32_t own[TINYSNN_N];   /* 1: among the inhibiting spikes (not inhibited by itself) */
+    uint16_t fired[TINYSNN_DELAY][TINYSNN_N]; /* … and the neurons */
 #endif
-    int32_t counts[TINYSNN_N];
-    uint16_t fired[TINYSNN_DELAY][TINYSNN_N]; /* ring: the neurons that spiked at t − delay … t − 1 */
-    uint16_t n_fired[TINYSNN_DELAY];
+    int dirty;                   /* syn holds rows */
 } layer_state;
 
 static layer_state layer;
 
-static void layer_reset(void) {
-    uint32_t j;
-    for (j = 0; j < TINYSNN_N; j++) {
-        layer.u[j] = 0;
-        layer.last[j] = NEVER_FIRED;
-        layer.counts[j] = 0;
-#if TINYSNN_OWN_CORRECTION
-        layer.own[j] = 0;
-#endif
-    }
-    memset(layer.n_fired, 0, sizeof layer.n_fired);
-#if TINYSNN_NARROW_SYN
-    memset(layer.spill, 0, sizeof layer.spill);
-    layer.rows = 0;
-    layer.spilled = 0;
+static const tinysnn_weight *dense_row(uint32_t pixel) {
+#if TINYSNN_SPARSE
+    return tinysnn_weights + (uint32_t)tinysnn_dense_row[pixel] * TINYSNN_ROW_WORDS;
+#else
+    return tinysnn_weights + pixel * TINYSNN_ROW_WORDS;
 #endif
 }
 
-/* syn += the weight row of input `pixel` (codes unpacked from TINYSNN_CODES_PER_BYTE per byte); narrow
+/* syn += the weight row of input `pixel` (dense: codes unpacked from TINYSNN_CODES_PER_BYTE per byte); narrow
  * sums (uint16: twice the lanes of int32) spill into int32 before they could overflow */
 static void add_row(uint32_t pixel) {
     const tinysnn_weight *row;
     uint32_t j;
+#if TINYSNN_CODES_PER_BYTE > 1
+    uint32_t p;
+#endif
+    layer.dirty = 1;
 #if TINYSNN_NARROW_SYN
     if (++layer.rows > TINYSNN_SYN_LIMIT) {
-        for (j = 0; j < TINYSNN_N; j++) {
+        for (j = 0; j < TINYSNN_NP; j++) {
             layer.spill[j] += layer.syn[j];
             layer.syn[j] = 0;
         }
@@ -172,130 +193,310 @@ static void add_row(uint32_t pixel) {
         }
         return;
     }
-    row = tinysnn_weights + (uint32_t)tinysnn_dense_row[pixel] * TINYSNN_ROW_WORDS;
-#else
-    row = tinysnn_weights + pixel * TINYSNN_ROW_WORDS;
 #endif
+    row = dense_row(pixel);
 #if TINYSNN_CODES_PER_BYTE == 1
-    for (j = 0; j < TINYSNN_N; j++) layer.syn[j] = (tinysnn_syn)(layer.syn[j] + row[j]);
+    for (j = 0; j < TINYSNN_ROW_WORDS; j++) layer.syn[j] = (tinysnn_syn)(layer.syn[j] + row[j]);
 #else /* byte j holds neuron p·W + j in its part p (W = TINYSNN_ROW_WORDS): contiguous runs per part */
-    {
-        tinysnn_syn *syn = layer.syn;
-        const uint32_t w = TINYSNN_ROW_WORDS;
-        for (j = 0; j < w; j++) {
-            uint16_t b = row[j];
-#if TINYSNN_CODES_PER_BYTE == 2
-            syn[j] = (tinysnn_syn)(syn[j] + (b & 0x0Fu));
-            syn[w + j] = (tinysnn_syn)(syn[w + j] + (b >> 4));
-#else
-            syn[j] = (tinysnn_syn)(syn[j] + (b & 0x03u));
-            syn[w + j] = (tinysnn_syn)(syn[w + j] + ((b >> 2) & 0x03u));
-            syn[2 * w + j] = (tinysnn_syn)(syn[2 * w + j] + ((b >> 4) & 0x03u));
-            syn[3 * w + j] = (tinysnn_syn)(syn[3 * w + j] + (b >> 6));
-#endif
-        }
-    }
+    for (p = 0; p < TINYSNN_CODES_PER_BYTE; p++)
+        for (j = 0; j < TINYSNN_ROW_WORDS; j++)
+            layer.syn[p * TINYSNN_ROW_WORDS + j] = (tinysnn_syn)(layer.syn[p * TINYSNN_ROW_WORDS + j]
+                                                                 + ((row[j] >> (TINYSNN_FIELD_BITS * p))
+                                                                    & ((1u << TINYSNN_FIELD_BITS) - 1u)));
 #endif
 }
 
-#if defined(__GNUC__)
-#define TINYSNN_INLINE static inline __attribute__((always_inline))
+#if TINYSNN_FLOAT_STATE
+/* u ← α·u + I with I = Σc_w·ε_w (or Σw) − K·w_inh: two float32 roundings as in the simulator; without
+ * inhibitors the −K·w_inh term is +0, which changes no sum (the weight sum is never −0) */
+TINYSNN_INLINE float integrate(float u, tinysnn_total syn, int32_t inhibitors) {
+#if TINYSNN_FLOAT_WEIGHTS
+    float current = syn; /* FP32: the float sum of the rows */
 #else
-#define TINYSNN_INLINE static inline
+    float current = (float)syn * TINYSNN_W_STEP; /* exact: Σ codes < 2^24 */
+#endif
+    current = current + (float)(-inhibitors) * TINYSNN_W_INH;
+    return u * TINYSNN_DECAY + current;
+}
+#else
+/* c ← ⌊(A·c·2^(s−f) + Σc_w·2^(s−n_w+n_V) + o) / 2^s⌋ − K·c_inh, saturated. A·c·2^(s−f) = c·2^s − a·c·2^(s−f)
+ * with a = 2^f − A, so ⌊…⌋ = c + ⌊r / 2^s⌋, r = Σc_w·2^(s−n_w+n_V) − a·c·2^(s−f) + o, shifted non-negative by a
+ * bias that is a multiple of 2^s */
+TINYSNN_INLINE tinysnn_acc integrate(tinysnn_acc c, tinysnn_total syn, int32_t inhibitors) {
+    tinysnn_acc r = (tinysnn_acc)syn * ((tinysnn_acc)1 << TINYSNN_WEIGHT_SHIFT)
+                    - c * TINYSNN_LEAK * ((tinysnn_acc)1 << TINYSNN_DECAY_SHIFT) + TINYSNN_ROUND_OFFSET;
+    c += (tinysnn_acc)((tinysnn_uacc)(r + TINYSNN_BIAS) >> TINYSNN_SHIFT) - (TINYSNN_BIAS >> TINYSNN_SHIFT);
+    c -= (tinysnn_acc)inhibitors * TINYSNN_INH;
+    c = c < TINYSNN_U_MIN ? TINYSNN_U_MIN : c;
+#if TINYSNN_CLAMP_HIGH
+    c = c > TINYSNN_U_MAX ? TINYSNN_U_MAX : c;
+#endif
+    return c;
+}
 #endif
 
-/* every neuron's step after this step's input; `spilled` (a constant after inlining): add the spilled sums */
-TINYSNN_INLINE int layer_update(int32_t t, int32_t inhibitors, const int spilled) {
-    uint32_t j;
-    int any = 0;
-#if !TINYSNN_FLOAT_STATE
-    const tinysnn_acc inhibition = (tinysnn_acc)inhibitors * TINYSNN_INH;
-#endif
-    (void)spilled;
-    for (j = 0; j < TINYSNN_N; j++) {
-        int32_t open = t - layer.last[j] > TINYSNN_REFRAC; /* input ignored while refractory */
-#if TINYSNN_NARROW_SYN
-        int32_t syn = (int32_t)layer.syn[j] + (spilled ? layer.spill[j] : 0);
-#else
-        tinysnn_syn syn = layer.syn[j];
-#endif
-        int32_t spike;
-#if TINYSNN_OWN_CORRECTION
-        int32_t own = layer.own[j];
-#else
-        const int32_t own = 0;
-#endif
-#if TINYSNN_FLOAT_STATE
-#if TINYSNN_FLOAT_WEIGHTS
-        float current = syn; /* FP32: the float sum of the rows */
-#else
-        float current = (float)syn * TINYSNN_W_STEP; /* exact: Σ codes < 2^24 */
-#endif
-        float u;
-        /* + (s_j − K)·w_inh; without inhibitors that adds +0, which changes no sum (current is never −0) */
-        current = current + (float)(own - inhibitors) * TINYSNN_W_INH;
-        u = layer.u[j] * TINYSNN_DECAY + (open ? current : 0.0f);
-        spike = u >= tinysnn_threshold[j];
-        layer.u[j] = spike ? TINYSNN_RESET : u;
-#else
-        /* A·c·2^(s−f) = c·2^s − a·c·2^(s−f) with a = 2^f − A, so ⌊(x + o) / 2^s⌋ = c + ⌊r / 2^s⌋,
-         * r = Σc_w·2^(s−n_w+n_V) − a·c·2^(s−f) + o, shifted non-negative by a bias that is a multiple of 2^s */
-        tinysnn_acc c = layer.u[j];
-        tinysnn_acc r = (tinysnn_acc)(open ? syn : 0) * ((tinysnn_acc)1 << TINYSNN_WEIGHT_SHIFT)
-                        - c * TINYSNN_LEAK * ((tinysnn_acc)1 << TINYSNN_DECAY_SHIFT) + TINYSNN_ROUND_OFFSET;
-        c += (tinysnn_acc)((tinysnn_uacc)(r + TINYSNN_BIAS) >> TINYSNN_SHIFT) - (TINYSNN_BIAS >> TINYSNN_SHIFT);
-        c -= open ? inhibition - own * TINYSNN_INH : 0;
-        c = c < TINYSNN_U_MIN ? TINYSNN_U_MIN : c;
+#if TINYSNN_NARROW_STATE
+/* The same step in 16-bit lanes (the code generation proves every bound for this model's formats). With
+ * P = n_w − n_V > 0 and Σc_w·2^(s−n_w+n_V) = Σc_w·2^(s−P):
+ *   ⌊r / 2^s⌋ = ⌊(Σc_w + g(c)) / 2^P⌋,  g(c) = ⌊(o − a·c·2^(s−f)) / 2^(s−P)⌋ = (o' − a'·c) >> G_SHIFT
+ * (o', a' = o, a·2^(s−f) divided by their common power of two). g and the sum carry a bias that is a multiple
+ * of 2^P (G_BIAS after the shift, taken off with the inhibition) so that only non-negative numbers are shifted;
+ * syn stays within TINYSNN_SYN_LIMIT rows, so Σc_w + g fits 16 bits. Inhibition beyond INH_CAP saturates to
+ * u's minimum all the same, so it is capped there: `inhibition` = min(K·c_inh, INH_CAP) + G_BIAS. */
+TINYSNN_INLINE tinysnn_state integrate_narrow(tinysnn_state c, uint16_t syn, tinysnn_state inhibition) {
+    uint16_t g = (uint16_t)((uint16_t)(TINYSNN_G_OFFSET - TINYSNN_G_LEAK * c) >> TINYSNN_G_SHIFT);
+    c = (tinysnn_state)(c + ((uint16_t)(syn + g) >> TINYSNN_SUM_SHIFT) - inhibition);
+    c = c < TINYSNN_U_MIN ? (tinysnn_state)TINYSNN_U_MIN : c;
 #if TINYSNN_CLAMP_HIGH
-        c = c > TINYSNN_U_MAX ? TINYSNN_U_MAX : c;
+    c = c > TINYSNN_U_MAX ? (tinysnn_state)TINYSNN_U_MAX : c;
 #endif
-        spike = c >= tinysnn_threshold[j]; /* V_th in u's codes, rounded up */
-        layer.u[j] = (tinysnn_state)(spike ? TINYSNN_RESET : c);
+    return c;
+}
 #endif
-        layer.last[j] = spike ? t : layer.last[j];
-        layer.counts[j] += spike;
-        layer.syn[j] = 0;
-        any |= spike;
+
+/* Every neuron's step before its spike, treated as open to input and inhibited by all K spikes of t − delay
+ * (the few for which that is wrong are corrected afterwards), for the row words [begin, end). The step's input:
+ * syn and `n_rows` dense rows (a constant after inlining: each count gets its own vectorised loop), summed here,
+ * in 16-bit lanes when the codes are narrow: a byte of F codes of B bits read as a number b = Σ_p c_p·2^(B·p)
+ * gives S_p = Σ_rows (b >> B·p) = Σ_(q≥p) C_q·2^(B·(q−p)), so C_p = S_p − 2^B·S_(p+1), exact while every
+ * C_p < 2^16. `wide` (a constant): a step that spilled, its sums in int32. Returns 0 where a neuron reached
+ * its threshold: spikes are rare, so finding them (and resetting) is left to fire() on the steps that have any. */
+TINYSNN_INLINE tinysnn_mask update_words(const tinysnn_weight *const row[], const int n_rows, const int wide,
+                                         int32_t inhibitors, uint32_t begin, uint32_t end) {
+    uint32_t j;
+    int r, p;
+    tinysnn_mask quiet = -1;
+#if TINYSNN_NARROW_STATE
+    const int32_t inhibition = inhibitors * TINYSNN_INH;
+    const tinysnn_state narrow_inhibition =
+        (tinysnn_state)((inhibition < TINYSNN_INH_CAP ? inhibition : TINYSNN_INH_CAP) + TINYSNN_G_BIAS);
+#endif
+    (void)wide;
+    for (j = begin; j < end; j++) {
+        tinysnn_syn sum[TINYSNN_CODES_PER_BYTE];
+#if TINYSNN_CODES_PER_BYTE == 1
+        sum[0] = layer.syn[j]; /* syn first: FP32 sums the rows in their order */
+#pragma GCC unroll 16
+        for (r = 0; r < n_rows; r++) sum[0] = (tinysnn_syn)(sum[0] + row[r][j]);
+#else
+#pragma GCC unroll 8
+        for (p = 0; p < TINYSNN_CODES_PER_BYTE; p++) sum[p] = 0;
+#pragma GCC unroll 16
+        for (r = 0; r < n_rows; r++) {
+            const uint16_t b = row[r][j];
+#pragma GCC unroll 8
+            for (p = 0; p < TINYSNN_CODES_PER_BYTE; p++) sum[p] = (uint16_t)(sum[p] + (b >> (TINYSNN_FIELD_BITS * p)));
+        }
+#pragma GCC unroll 8
+        for (p = 0; p < TINYSNN_CODES_PER_BYTE; p++) {
+            if (p + 1 < TINYSNN_CODES_PER_BYTE) sum[p] = (uint16_t)(sum[p] - (sum[p + 1] << TINYSNN_FIELD_BITS));
+            sum[p] = (tinysnn_syn)(sum[p] + layer.syn[p * TINYSNN_ROW_WORDS + j]);
+        }
+#endif
+#pragma GCC unroll 8
+        for (p = 0; p < TINYSNN_CODES_PER_BYTE; p++) {
+            const uint32_t n = p * TINYSNN_ROW_WORDS + j;
+#if TINYSNN_NARROW_SYN
+            const tinysnn_total total = wide ? (tinysnn_total)sum[p] + layer.spill[n] : sum[p];
+#else
+            const tinysnn_total total = sum[p];
+#endif
+#if TINYSNN_NARROW_STATE
+            tinysnn_state c = wide ? (tinysnn_state)integrate(layer.u[n], total, inhibitors)
+                                   : integrate_narrow(layer.u[n], sum[p], narrow_inhibition);
+#else
+            tinysnn_state c = (tinysnn_state)integrate(layer.u[n], total, inhibitors);
+#endif
+            layer.u[n] = c;
+            quiet &= (tinysnn_mask)-(c < tinysnn_threshold[n]); /* V_th in u's codes, rounded up (qWN) */
+        }
     }
+    return quiet;
+}
+
+/* the update of every neuron (see update_words); returns whether any reached its threshold */
+TINYSNN_INLINE int update_layer(const uint16_t *fused, const int n_rows, const int wide, int32_t inhibitors) {
+    const tinysnn_weight *row[TINYSNN_FUSED_ROWS];
+    int r;
+    for (r = 0; r < n_rows; r++) row[r] = dense_row(fused[r]);
+#if defined(__AVX2__)
+    /* rows are whole 16-byte vectors; with AVX2's 32-byte ones, the last 16 bytes get a loop of their own */
+    if (TINYSNN_ROW_WORDS * sizeof(tinysnn_weight) % 32) {
+        const uint32_t split = TINYSNN_ROW_WORDS - 16 / sizeof(tinysnn_weight);
+        return !(update_words(row, n_rows, wide, inhibitors, 0, split)
+                 & update_words(row, n_rows, wide, inhibitors, split, TINYSNN_ROW_WORDS));
+    }
+#endif
+    return !update_words(row, n_rows, wide, inhibitors, 0, TINYSNN_ROW_WORDS);
+}
+
+/* the update with `n` fused rows: each count has its own loop */
+static int update_fused(const uint16_t *fused, uint32_t n, int32_t inhibitors) {
+    switch (n) {
+    case 0: return update_layer(fused, 0, 0, inhibitors);
+    case 1: return update_layer(fused, 1, 0, inhibitors);
+    case 2: return update_layer(fused, 2, 0, inhibitors);
+    case 3: return update_layer(fused, 3, 0, inhibitors);
+    case 4: return update_layer(fused, 4, 0, inhibitors);
+    case 5: return update_layer(fused, 5, 0, inhibitors);
+    case 6: return update_layer(fused, 6, 0, inhibitors);
+    case 7: return update_layer(fused, 7, 0, inhibitors);
+    case 8: return update_layer(fused, 8, 0, inhibitors);
+    case 9: return update_layer(fused, 9, 0, inhibitors);
+    case 10: return update_layer(fused, 10, 0, inhibitors);
+    case 11: return update_layer(fused, 11, 0, inhibitors);
+    default: return update_layer(fused, TINYSNN_FUSED_ROWS, 0, inhibitors);
+    }
+}
+
+/* The update treats every neuron as open; a refractory one ignores input and inhibition, so from u_reset it
+ * only decays: k ≤ R steps after its spike it holds refractory_u[k], the same for every neuron. */
+static tinysnn_state refractory_u[TINYSNN_REFRAC + 1];
+
+/* the refractory neurons' states after the update; the list drops those open again. Returns whether any
+ * reached its threshold (a refractory neuron spikes too when its u does) */
+static int refractory(int32_t t) {
+    uint32_t e, kept = 0;
+    int any = 0;
+    for (e = 0; e < layer.n_recent; e++) {
+        const uint32_t j = layer.recent[e];
+        const int32_t k = t - layer.last[j];
+        if (k > TINYSNN_REFRAC) continue;
+        layer.recent[kept++] = (uint16_t)j;
+        layer.u[j] = refractory_u[k];
+        any |= refractory_u[k] >= tinysnn_threshold[j];
+    }
+    layer.n_recent = kept;
     return any;
 }
 
-/* one step of every neuron after this step's input (syn); returns the spikes it made */
-static uint32_t layer_step(int32_t t) {
-    uint16_t *fired = layer.fired[t % TINYSNN_DELAY];
-    int32_t inhibitors = layer.n_fired[t % TINYSNN_DELAY]; /* spikes at t − delay */
-    uint32_t j, k, spikes = 0;
-    int any;
 #if TINYSNN_OWN_CORRECTION
-    for (k = 0; k < (uint32_t)inhibitors; k++) layer.own[fired[k]] = 1;
+/* the update inhibits every neuron by all K spikes of t − delay; the open neurons among them are stepped here
+ * beforehand (from the state before the update) with K − 1, and replace the update's result */
+static struct {
+    uint16_t neuron;
+    tinysnn_state u;
+} own[TINYSNN_N];
+
+/* the code of neuron j in a dense row */
+static uint32_t code(const tinysnn_weight *row, uint32_t j) {
+#if TINYSNN_CODES_PER_BYTE == 1
+    return row[j];
+#else
+    return (row[j % TINYSNN_ROW_WORDS] >> (TINYSNN_FIELD_BITS * (j / TINYSNN_ROW_WORDS)))
+           & ((1u << TINYSNN_FIELD_BITS) - 1u);
+#endif
+}
+
+/* neuron j's synaptic sum, in the update's order: syn, then the fused rows */
+static tinysnn_total synaptic(uint32_t j, const uint16_t *fused, uint32_t n_rows) {
+    tinysnn_total sum = layer.syn[j];
+    uint32_t r;
+#if TINYSNN_NARROW_SYN
+    sum += layer.spill[j];
+#endif
+    for (r = 0; r < n_rows; r++) sum += (tinysnn_total)code(dense_row(fused[r]), j);
+    return sum;
+}
+
+static uint32_t own_step(int32_t t, int32_t inhibitors, const uint16_t *fused, uint32_t n_rows) {
+    const uint16_t *fired = layer.fired[(uint32_t)t % TINYSNN_DELAY]; /* the spikes of t − delay */
+    uint32_t e, n = 0;
+    for (e = 0; e < (uint32_t)inhibitors; e++) {
+        const uint32_t j = fired[e];
+        if (t - layer.last[j] <= TINYSNN_REFRAC) continue; /* refractory: no inhibition at all */
+        own[n].neuron = (uint16_t)j;
+        own[n++].u = (tinysnn_state)integrate(layer.u[j], synaptic(j, fused, n_rows), inhibitors - 1);
+    }
+    return n;
+}
+#endif
+
+/* spike where u ≥ V_th, then u ← u_reset and t_last ← t; the spiking neurons into `fired` (may be NULL) */
+static uint32_t fire(int32_t t, uint16_t *fired) {
+    uint32_t j, n = 0;
+    for (j = 0; j < TINYSNN_N; j++) {
+        if (layer.u[j] < tinysnn_threshold[j]) continue;
+        if (t - layer.last[j] > TINYSNN_REFRAC) layer.recent[layer.n_recent++] = (uint16_t)j; /* else listed */
+        layer.u[j] = (tinysnn_state)TINYSNN_RESET;
+        layer.last[j] = t;
+        layer.counts[j]++;
+        if (fired) fired[n] = (uint16_t)j;
+        n++;
+    }
+    return n;
+}
+
+/* One step of every neuron after the input of the `n` pixels that fired at t (the array is reused); returns
+ * the spikes it made. The last TINYSNN_FUSED_ROWS dense rows are summed inside the update, the others (and
+ * sparse rows) go through syn first; a step with more than TINYSNN_SYN_LIMIT rows takes the spilling path. */
+static uint32_t layer_step(int32_t t, uint16_t *pixels, uint32_t n) {
+    const int32_t inhibitors = layer.n_fired[(uint32_t)t % TINYSNN_DELAY]; /* spikes at t − delay */
+    uint32_t k, n_dense = 0, n_fused, spikes = 0;
+#if TINYSNN_OWN_CORRECTION
+    uint32_t n_own;
+#endif
+    int any, wide = 0;
+    for (k = 0; k < n; k++) { /* the dense rows, in order, to the front */
+#if TINYSNN_SPARSE
+        if (tinysnn_dense_row[pixels[k]] < 0) {
+            add_row(pixels[k]);
+            continue;
+        }
+#endif
+        pixels[n_dense++] = pixels[k];
+    }
+#if TINYSNN_NARROW_SYN
+    wide = n > TINYSNN_SYN_LIMIT;
+#endif
+    n_fused = wide ? 0 : (n_dense < TINYSNN_FUSED_ROWS ? n_dense : TINYSNN_FUSED_ROWS);
+    for (k = 0; k < n_dense - n_fused; k++) add_row(pixels[k]);
+#if TINYSNN_OWN_CORRECTION
+    n_own = own_step(t, inhibitors, pixels + k, n_fused);
 #endif
 #if TINYSNN_NARROW_SYN
-    any = layer.spilled ? layer_update(t, inhibitors, 1) : layer_update(t, inhibitors, 0);
-    layer.rows = 0;
-    if (layer.spilled) {
-        memset(layer.spill, 0, sizeof layer.spill);
-        layer.spilled = 0;
-    }
+    any = wide ? update_layer(pixels, 0, 1, inhibitors) : update_fused(pixels + k, n_fused, inhibitors);
 #else
-    any = layer_update(t, inhibitors, 0);
+    any = update_fused(pixels + k, n_fused, inhibitors);
 #endif
 #if TINYSNN_OWN_CORRECTION
-    for (k = 0; k < (uint32_t)inhibitors; k++) layer.own[fired[k]] = 0;
-#else
-    (void)k;
-#endif
-    if (any) {
-        for (j = 0; j < TINYSNN_N; j++)
-            if (layer.last[j] == t) fired[spikes++] = (uint16_t)j;
+    for (k = 0; k < n_own; k++) {
+        layer.u[own[k].neuron] = own[k].u;
+        any |= own[k].u >= tinysnn_threshold[own[k].neuron];
     }
-    layer.n_fired[t % TINYSNN_DELAY] = (uint16_t)spikes;
+#endif
+    any |= refractory(t);
+    if (layer.dirty) {
+        memset(layer.syn, 0, sizeof layer.syn);
+#if TINYSNN_NARROW_SYN
+        if (layer.spilled) memset(layer.spill, 0, sizeof layer.spill);
+        layer.rows = 0;
+        layer.spilled = 0;
+#endif
+        layer.dirty = 0;
+    }
+#if TINYSNN_OWN_CORRECTION
+    if (any) spikes = fire(t, layer.fired[(uint32_t)t % TINYSNN_DELAY]);
+#else
+    if (any) spikes = fire(t, NULL);
+#endif
+    layer.n_fired[(uint32_t)t % TINYSNN_DELAY] = (uint16_t)spikes;
     return spikes;
+}
+
+static void layer_reset(void) {
+    uint32_t j;
+    memset(&layer, 0, sizeof layer);
+    for (j = 0; j < TINYSNN_NP; j++) layer.u[j] = 0;
+    for (j = 0; j < TINYSNN_N; j++) layer.last[j] = NEVER_FIRED;
+    refractory_u[0] = (tinysnn_state)TINYSNN_RESET;
+    for (j = 1; j <= TINYSNN_REFRAC; j++) refractory_u[j] = (tinysnn_state)integrate(refractory_u[j - 1], 0, 0);
 }
 
 /* ---- presentations, retries, readout ------------------------------------------------------- */
 
 /* the all-activity readout of spike counts (tinysnn.evaluation.predict_all_activity, first maximum) */
-static int readout(const int32_t counts[TINYSNN_N]) {
+static int readout(const uint16_t counts[TINYSNN_N]) {
     uint32_t sum[TINYSNN_CLASSES] = {0}, members[TINYSNN_CLASSES] = {0};
     uint32_t j;
     int c, best = 0;
@@ -315,7 +516,7 @@ static int readout(const int32_t counts[TINYSNN_N]) {
 static int finish(uint16_t counts_out[TINYSNN_N]) {
     uint32_t j;
     if (counts_out)
-        for (j = 0; j < TINYSNN_N; j++) counts_out[j] = (uint16_t)layer.counts[j];
+        for (j = 0; j < TINYSNN_N; j++) counts_out[j] = layer.counts[j];
     return readout(layer.counts);
 }
 
@@ -343,7 +544,7 @@ int tinysnn_classify(const uint8_t pixels[TINYSNN_I], uint32_t seed, uint16_t co
         total = 0;
         for (t = 0; t < TINYSNN_T; t++) {
             uint16_t pixel = encoder.head[t];
-            uint32_t n = 0, k;
+            uint32_t n = 0;
             while (pixel != NO_PIXEL) {
                 uint16_t following = encoder.next[pixel];
                 step_pixels[n++] = pixel;
@@ -353,8 +554,7 @@ int tinysnn_classify(const uint8_t pixels[TINYSNN_I], uint32_t seed, uint16_t co
 #if TINYSNN_FLOAT_WEIGHTS
             sort_pixels(n); /* float sums in the simulator's order: by pixel */
 #endif
-            for (k = 0; k < n; k++) add_row(step_pixels[k]);
-            total += layer_step(t);
+            total += layer_step(t, step_pixels, n);
         }
         if (total >= TINYSNN_MIN_SPIKES) break;
     }
@@ -372,8 +572,9 @@ int tinysnn_classify_spikes(tinysnn_spike_source source, void *context, tinysnn_
         layer_reset();
         total = 0;
         for (t = 0; t < TINYSNN_T; t++) {
-            for (; e < n && buffer[e].step == t; e++) add_row(buffer[e].pixel);
-            total += layer_step(t);
+            uint32_t k = 0;
+            for (; e < n && buffer[e].step == t; e++) step_pixels[k++] = buffer[e].pixel;
+            total += layer_step(t, step_pixels, k);
         }
         if (total >= TINYSNN_MIN_SPIKES) break;
     }
