@@ -198,7 +198,7 @@ def fp32_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                    (Scheme.itq, QuantTarget.wn, Rounding.stochastic),
                                    (Scheme.itq, QuantTarget.w, Rounding.truncate)],
                          ids=lambda q: "fp32" if q is None else "-".join(v.value for v in q))
-@pytest.mark.xdist_group("compiled_fp32_reference")  # shares a module fixture: one worker builds it once
+@pytest.mark.compiles
 def test_auto_gives_the_step_paths_runs(tmp_path, monkeypatch, fp32_reference, quant):
     """Runs that relied on the default ``step`` now get ``auto``: with every pass long enough to
     compile, the same checkpoint (weights, θ, labels, input generators) and accuracies."""
