@@ -22,10 +22,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from tinysnn.data.datasets import default_data_root
 from tinysnn.deploy.build import make, parse_output
 from tinysnn.results import write_json
-
-DATA = Path("data/MNIST/raw")
 
 
 def binary_of(folder: Path, arch: str) -> Path:
@@ -65,7 +64,7 @@ def main() -> None:
     parser.add_argument("--arch", action="append", help="an ARCH value ('' = portable); repeat for several")
     parser.add_argument("--callgrind", type=int, default=0, help="images for the instruction count (0: none)")
     parser.add_argument("--no-build", action="store_true", help="time the binaries an earlier run built")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=default_data_root() / "MNIST" / "raw")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.arch = args.arch or ["", "-march=native"]

@@ -130,6 +130,11 @@ def bench_epoch(args: argparse.Namespace, images: int) -> dict:
     return {"ms": 1000 * per_image, "epoch_minutes": seconds / 60}
 
 
+def _infer_count(args: argparse.Namespace, batch: int) -> int:
+    """Images of one inference pass: ``--infer-images`` in whole batches, at least one."""
+    return max(batch, args.infer_images // batch * batch)
+
+
 def _infer_images(args: argparse.Namespace, batch: int, repeats: int) -> list[float]:
     """Seconds per image of each of ``repeats`` inference passes over the same images, batch ``batch``."""
     torch.set_num_threads(args.threads)
@@ -138,7 +143,7 @@ def _infer_images(args: argparse.Namespace, batch: int, repeats: int) -> list[fl
     quant.store_weights_(params.weights)
     simulator = InferenceSimulator(params.weights[0], params.theta[0], constants, sim, quant)
     generator = make_generator(1, params.weights.device)
-    n = max(batch, args.infer_images // batch * batch)
+    n = _infer_count(args, batch)
     times = []
     for _ in range(repeats):
         _sync(params.weights.device)
@@ -161,7 +166,7 @@ def bench_build(args: argparse.Namespace, batch: int) -> dict:
         first, second = _train_images(args, 1, [10, 10])
         return {"seconds": 10 * (first - second)}
     first, second = _infer_images(args, batch, 2)
-    return {"seconds": max(batch, args.infer_images // batch * batch) * (first - second)}
+    return {"seconds": _infer_count(args, batch) * (first - second)}
 
 
 def run_case(case: str, value: int, args: argparse.Namespace) -> dict:

@@ -254,6 +254,9 @@ class FixedPointQuantizer:
                              "depends on how it is cut into draws; use sim.integrator=step")
         rows, n = shape
         device = self.generators[0].device
+        if not any(self._stochastic):  # nothing to draw: every slot of a row holds its o, one number broadcast
+            o = torch.tensor([OFFSET[s.rounding] for s in self.specs], device=device)
+            return DrawnAhead(o.view(-1, 1, 1).expand(rows, slots, n), [])
         if len(self.specs) == 1:  # one replica rounds the whole tensor: slot k is its k-th [S, N] draw
             blocks = torch.empty(slots, rows, n, device=device)
             marks = [self._fill_slots(0, blocks, ..., used)]

@@ -486,8 +486,7 @@ static uint32_t layer_step(int32_t t, uint16_t *pixels, uint32_t n) {
 
 static void layer_reset(void) {
     uint32_t j;
-    memset(&layer, 0, sizeof layer);
-    for (j = 0; j < TINYSNN_NP; j++) layer.u[j] = 0;
+    memset(&layer, 0, sizeof layer); /* u = 0: all-zero bits are 0 and +0.0f */
     for (j = 0; j < TINYSNN_N; j++) layer.last[j] = NEVER_FIRED;
     refractory_u[0] = (tinysnn_state)TINYSNN_RESET;
     for (j = 1; j <= TINYSNN_REFRAC; j++) refractory_u[j] = (tinysnn_state)integrate(refractory_u[j - 1], 0, 0);
