@@ -3,7 +3,8 @@
 ``run`` trains one configuration; ``run_grid`` trains an ITQ grid's variants side by side as the
 replicas of one simulation and writes each variant like a run of its own. Each run folder gets
 ``metrics.json`` (tinysnn.record), ``checkpoint.pt``, ``receptive_fields.png`` and, for quantized
-runs, ``export.pt``.
+runs, ``export.pt``. Between training and evaluation the trained state waits in ``training.pt``
+(tinysnn.trained), so that a run killed while it evaluates resumes there.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import save_checkpoint
-from .config import ConfigError, Encoding, QuantConfig, Scheme, SimConfig, TrainConfig
+from .config import ConfigError, Encoding, QuantConfig, Scheme, SimConfig, TrainConfig, to_plain
 from .cost.energy import EnergyInputs, energy_per_image
 from .cost.measured import EnergyMeter
 from .cost.memory import BitWidths, memory_report
@@ -46,6 +47,8 @@ from .runtime import (
     resolve_device,
 )
 from .sim import InferenceSimulator, TrainingLog, collect_counts, make_training_simulator, train_epochs
+from .trained import FILE_NAME as TRAINED_FILE
+from .trained import TrainedState, config_key, load_trained, save_trained
 
 
 @dataclass
@@ -318,8 +321,20 @@ def run_variants(config: TrainConfig, variants: list[QuantConfig], folders: list
     params = _initial_params(config, reference, generators, quant, device)
     meter = EnergyMeter(device)
     log, train_ops = TrainingLog(spikes=torch.zeros(params.replicas)), None  # PTQ: no training
+    state_path, key = Path(os.path.commonpath(folders)) / TRAINED_FILE, config_key(to_plain(config))
     if config.quant.scheme is not Scheme.ptq:
-        log, train_ops = _train(config, params, network, quant, generators, splits.train, device, meter)
+        saved = load_trained(state_path, key, device)
+        if saved is not None:
+            print(f"resumed at evaluation: training restored from {state_path}")
+            params, log, train_ops = saved.params, saved.log, saved.ops
+            for generator, state in zip(generators, saved.generator_states):
+                generator.set_state(state)
+            if saved.train_phase is not None:
+                meter.phases["train"] = saved.train_phase
+        else:
+            log, train_ops = _train(config, params, network, quant, generators, splits.train, device, meter)
+            save_trained(state_path, key, TrainedState(params, log, train_ops, [g.get_state() for g in generators],
+                                                       meter.phases.get("train")))
     names = [folder.name for folder in folders]
     results = []
     for v, (variant, spec, folder) in enumerate(zip(variants, specs, folders)):
@@ -330,6 +345,7 @@ def run_variants(config: TrainConfig, variants: list[QuantConfig], folders: list
             dataclasses.replace(config, quant=variant), folder, params.of(mine), network, spec, reference,
             log.of_replicas(range(params.replicas)[mine]), train_ops, splits, device, generators[mine], meter.fork(),
             grid, dict(choices or {}), list(overrides or [])))
+    state_path.unlink(missing_ok=True)  # every run is written: checkpoint.pt holds the trained weights
     return results
 
 

@@ -1,0 +1,83 @@
+"""The trained state of a run, kept between training and evaluation.
+
+Evaluating a full epoch's run (labels from 50,000 images, validation and test, per replica) takes
+as long as a good part of its training, and a run writes its results only at the end. The state
+after training is therefore saved to ``training.pt`` first, so that a run killed while it evaluates
+resumes at its evaluation, with results identical to an uninterrupted run; the file is removed once
+every run folder is written. It is reused only by the same configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .network import NetworkParams
+from .ops import OpCounts
+from .results import atomic_write
+from .sim import TrainingLog
+
+FILE_NAME = "training.pt"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class TrainedState:
+    params: NetworkParams
+    log: TrainingLog
+    ops: OpCounts
+    #: the training generators' states after training (they go into checkpoint.pt)
+    generator_states: list[torch.Tensor]
+    #: the energy meter's "train" phase (seconds, joules)
+    train_phase: dict[str, Any] | None
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """What a saved state must match: the run's whole configuration, as canonical JSON."""
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def save_trained(path: Path, key: str, state: TrainedState) -> Path:
+    log = state.log
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "key": key,
+        "weights": state.params.weights.detach().cpu(),
+        "theta": state.params.theta.detach().cpu(),
+        "log": {"images": log.images, "presentations": log.presentations, "spikes": log.spikes.cpu(),
+                "seconds": log.seconds, "running_accuracy": [[n, list(a)] for n, a in log.running_accuracy],
+                "k_counts": log.k_counts.cpu() if log.k_counts is not None else None,
+                "integrator": log.integrator},
+        "ops": state.ops.to_dict(),
+        "generator_states": [s.cpu() for s in state.generator_states],
+        "train_phase": state.train_phase,
+    }
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_trained(path: Path, key: str, device: torch.device) -> TrainedState | None:
+    """The state saved at ``path`` by this same configuration, else None (with a warning when a
+    file is there but damaged or from another configuration: the run then trains again)."""
+    if not path.is_file():
+        return None
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"format version {payload.get('format_version')}, expected {FORMAT_VERSION}")
+        if payload["key"] != key:
+            print(f"warning: {path} was saved by another configuration; training again", file=sys.stderr)
+            return None
+        log = payload["log"]
+        return TrainedState(
+            NetworkParams(payload["weights"].to(device), payload["theta"].to(device)),
+            TrainingLog(log["images"], log["presentations"], log["spikes"], log["seconds"],
+                        [(n, list(a)) for n, a in log["running_accuracy"]], log["k_counts"], log["integrator"]),
+            OpCounts(**payload["ops"]), list(payload["generator_states"]), payload["train_phase"])
+    except Exception as error:  # torch.load raises RuntimeError, OSError, pickle errors … on damaged files
+        print(f"warning: {path} cannot be read ({type(error).__name__}: {error}); training again", file=sys.stderr)
+        return None
