@@ -24,7 +24,9 @@ from .test_quant_sim import N_INPUTS, SIM, events, model, spec, trained_network
 from .test_train_real import config
 
 CPU = torch.device("cpu")
-LEARNING = LearningConfig(rule=Rule.adaptive, nu_post=0.05, update_window_ms=20.0)
+#: 5 ms update windows (10 steps): the kernel unrolls a window's steps, and a 20 ms window's
+#: kernel takes several times as long to build, for no more of the arithmetic tested
+LEARNING = LearningConfig(rule=Rule.adaptive, nu_post=0.05, update_window_ms=5.0)
 #: images with fewer than 20 spikes are presented again: retries run restricted simulators
 RETRYING = dataclasses.replace(SIM, min_spikes=20)
 
@@ -177,12 +179,13 @@ def test_plan_resolves_auto_and_retries_inherit_it(compiler):
 
 # --- whole runs on real MNIST ------------------------------------------------------------------
 
-#: a short tinySNN run: 100 neurons, 100 images to train, label, validate and test
+#: a short tinySNN run: 100 neurons, 100 images to train, label, validate and test; 5 ms update
+#: windows (10 steps), whose kernels build in a fraction of the 25 ms window's time
 SHORT = ["experiment=tinysnn_mnist", "model.n_neurons=100", "run.n_train=100", "run.n_label=100", "run.n_test=100",
-         "run.n_val=100"]
+         "run.n_val=100", "learning.update_window_ms=5"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: xdist workers interleave modules (see test_optimize.study)
 def fp32_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The FP32 run the quantized ones take their ranges (and PTQ its weights) from."""
     out = tmp_path_factory.mktemp("fp32")

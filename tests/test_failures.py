@@ -34,7 +34,7 @@ def one_line_error(result: subprocess.CompletedProcess, *words: str) -> str:
     return lines[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: xdist workers interleave modules (see test_optimize.study)
 def reference(tmp_path_factory) -> Path:
     """A small FP32 tinySNN run to quantize."""
     folder = tmp_path_factory.mktemp("reference")
@@ -68,7 +68,7 @@ def _damaged_copy(reference: Path, folder: Path, damage: str) -> Path:
     ("checkpoint_missing", "checkpoint.pt", "train one"),
     ("checkpoint_truncated", "checkpoint.pt", "re-run the training"),
 ])
-@pytest.mark.xdist_group("failures_reference")  # shares a module fixture: one worker builds it once
+@pytest.mark.xdist_group("failures_reference")  # shares a session fixture: one worker builds it once
 def test_a_damaged_reference_is_named_before_any_data_is_loaded(reference, tmp_path, damage, file, fix):
     copy = _damaged_copy(reference, tmp_path, damage)
     # dataset.root points nowhere: were the data loaded first, the error would name the dataset instead

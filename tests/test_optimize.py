@@ -221,15 +221,17 @@ def _relative(value, outs: tuple[Path, ...]):
     return value
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def study(tmp_path_factory) -> dict:
-    """One uninterrupted tiny study; its output and results are kept before other tests touch it."""
+    """One uninterrupted tiny study; its output and results are kept before other tests touch it.
+    Session-scoped: under pytest-xdist a module fixture is torn down, and built again, whenever the
+    worker running this module's tests runs another module's test in between."""
     out = tmp_path_factory.mktemp("study") / "out"
     stdout = finished(optimize(out))
     return {"out": out, "stdout": stdout, "results": results(out), "summary": (out / "summary.txt").read_text()}
 
 
-@pytest.mark.xdist_group("optimize_study")  # shares a module fixture: one worker builds it once
+@pytest.mark.xdist_group("optimize_study")  # shares the study fixture: one worker builds it once
 @real
 def test_the_flow_writes_the_table_and_the_choice_meets_the_constraint(study):
     out, selection = study["out"], study["results"]["selection"]
@@ -254,7 +256,7 @@ def test_the_flow_writes_the_table_and_the_choice_meets_the_constraint(study):
     assert deploy["verified"] == (30 if has_compiler() else 0)
 
 
-@pytest.mark.xdist_group("optimize_study")  # shares a module fixture: one worker builds it once
+@pytest.mark.xdist_group("optimize_study")  # shares the study fixture: one worker builds it once
 @real
 def test_kill_9_then_run_again_gives_the_uninterrupted_results(study, tmp_path):
     """Killed (the whole process group, as a crash would) while a PTQ job is half done, then re-run.
@@ -281,7 +283,7 @@ def test_kill_9_then_run_again_gives_the_uninterrupted_results(study, tmp_path):
     assert _relative(results(out), (first, out)) == _relative(study["results"], (first,))
 
 
-@pytest.mark.xdist_group("optimize_study")  # shares a module fixture: one worker builds it once
+@pytest.mark.xdist_group("optimize_study")  # shares the study fixture: one worker builds it once
 @real
 def test_a_finished_study_is_reused_and_a_new_constraint_reselects(study):
     out = study["out"]

@@ -14,7 +14,7 @@ from .conftest import requires_mnist
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: xdist workers interleave modules (see test_optimize.study)
 def installed(tmp_path_factory) -> Path:
     """tinysnn installed as a wheel would be (pip, no editable link), into a folder of its own."""
     target = tmp_path_factory.mktemp("site")
@@ -30,7 +30,7 @@ def _run(installed: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.xdist_group("packaging")  # shares a module fixture: one worker builds it once
+@pytest.mark.xdist_group("packaging")  # shares a session fixture: one worker builds it once
 def test_installed_package_holds_its_configs(installed):
     conf = installed / "tinysnn" / "conf"
     assert (conf / "config.yaml").is_file() and (conf / "experiment" / "paper_mnist.yaml").is_file()
@@ -40,7 +40,7 @@ def test_installed_package_holds_its_configs(installed):
                                                       "m7/startup.c", "m7/mps2_an500.ld"))
 
 
-@pytest.mark.xdist_group("packaging")  # shares a module fixture: one worker builds it once
+@pytest.mark.xdist_group("packaging")  # shares a session fixture: one worker builds it once
 @requires_mnist
 def test_installed_commands_run_from_another_folder(installed, tmp_path):
     train = _run(installed, tmp_path, "-m", "tinysnn.train", "run=smoke", "run.n_train=5", "run.n_label=30",
