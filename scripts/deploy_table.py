@@ -7,7 +7,8 @@ beside the Eq. 4 figure, and the smallest common flash class that holds the prog
         [--replicas 3] [--out t.json]
 
 ``--replicas R`` deploys and measures each of a run's first R replicas (its seeds) and ends with
-the mean ± standard deviation of C accuracy and flash over them.
+the mean ± standard deviation of C accuracy and flash over them. ``--out`` is rewritten after every
+row, and the rows it already holds are not measured again (an interrupted table resumes).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tinysnn.deploy.codegen import write_sources
 from tinysnn.deploy.footprint import eq4_bytes, m7_footprint
 from tinysnn.deploy.model import DeployModel
 from tinysnn.deploy.verify import compare, simulate
-from tinysnn.results import write_json
+from tinysnn.results import read_json, write_json
 
 FLASH_CLASSES_KB = (128, 256, 512, 1024, 2048)
 
@@ -130,18 +131,22 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=1, help="measure each of the run's first R replicas (seeds)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    rows = []
+    # rows already in --out are kept, not measured again: an interrupted table resumes
+    rows = read_json(args.out)["rows"] if args.out is not None and args.out.is_file() else []
+    done = {(row["run"], row["pruned"], row["replica"]) for row in rows}
     with tempfile.TemporaryDirectory() as tmp:
         for run in args.runs:
             for prune in (False, True) if args.prune else (False,):
                 for replica in range(args.replicas):
+                    if (str(run), prune, replica) in done:
+                        continue
                     rows.append(measure(run, Path(tmp), args, prune, replica))
                     print(json.dumps(rows[-1]), flush=True)
+                    if args.out is not None:
+                        write_json(args.out, {"rows": rows})
     print(markdown(rows))
     if args.replicas > 1:
         print(seed_summary(rows))
-    if args.out is not None:
-        write_json(args.out, {"rows": rows})
 
 
 if __name__ == "__main__":
