@@ -70,6 +70,9 @@ def main() -> None:
     args.arch = args.arch or ["", "-march=native"]
     binaries = {(str(folder), arch): binary_of(folder, arch) if args.no_build else build(folder, arch)
                 for folder in args.folders for arch in args.arch}
+    missing = [str(binary) for binary in binaries.values() if not binary.is_file()]
+    if missing:
+        raise SystemExit(f"error: {', '.join(missing)} not built; run once without --no-build (--repeats 0 builds)")
     if not args.repeats:
         return
     times: dict[tuple[str, str], list[float]] = {key: [] for key in binaries}
