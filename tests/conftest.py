@@ -9,6 +9,7 @@ def _single_thread():
     torch.set_num_threads(1)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns xdist_group marks into groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under `make test` (pytest-xdist, --dist loadgroup) every test that builds a torch.compile
     kernel runs on one worker: from an empty inductor cache (as in CI) two workers would each build
