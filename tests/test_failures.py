@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.slow, requires_mnist]
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TINY = ["model=tinysnn", "learning=adaptive", "model.n_neurons=20", "run.n_train=5", "run.n_label=30",
-        "run.n_test=30", "run.progress=false"]
+        "run.n_test=30", "run.n_val=30", "run.progress=false"]
 
 
 def train(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:

@@ -44,7 +44,8 @@ def test_installed_package_holds_its_configs(installed):
 @requires_mnist
 def test_installed_commands_run_from_another_folder(installed, tmp_path):
     train = _run(installed, tmp_path, "-m", "tinysnn.train", "run=smoke", "run.n_train=5", "run.n_label=30",
-                 "run.n_test=30", "model.n_neurons=20", "run.progress=false", "hydra.run.dir=run")
+                 "run.n_test=30", "run.n_val=30", "model.n_neurons=20", "run.progress=false",
+                 "hydra.run.dir=run")
     assert train.returncode == 0, train.stderr[-3000:]
     imported = _run(installed, tmp_path, "-c", "import tinysnn; print(tinysnn.__file__)")
     assert imported.stdout.startswith(str(installed)), "the run must use the installed copy, not the source tree"

@@ -22,9 +22,16 @@ pytestmark = [pytest.mark.slow, requires_mnist]
 register_configs()
 
 
+#: the validation split of a test run, unless the test sets its own: validating on the default
+#: 1,000 images took half the time of a small run
+TEST_VAL = "run.n_val=100"
+
+
 def config(*overrides: str):
+    own_val = any(override.startswith("run.n_val=") for override in overrides)
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return validate(compose(config_name="config", overrides=["run.progress=false", *overrides]))
+        return validate(compose(config_name="config",
+                                overrides=["run.progress=false", *overrides, *([] if own_val else [TEST_VAL])]))
 
 
 def test_short_training_is_far_above_chance(tmp_path):
@@ -50,7 +57,8 @@ def test_same_seed_gives_identical_metrics_and_weights(tmp_path):
 def test_entry_point_from_another_directory(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "tinysnn.train", "run=smoke", "model.n_neurons=30", "run.n_train=50",
-           "run.n_label=100", "run.n_test=100", "run.replicas=2", "run.progress=false", f"hydra.run.dir={out}"]
+           "run.n_label=100", "run.n_test=100", "run.replicas=2", "run.progress=false", TEST_VAL,
+           f"hydra.run.dir={out}"]
     result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "TINYSNN_DATA": str(Path(__file__).resolve().parents[1] / "data")})
     assert result.returncode == 0, result.stderr
@@ -142,7 +150,7 @@ def test_ptq_sweep_runs_in_parallel_with_the_joblib_launcher(tmp_path):
                "run.n_test=50"), fp32)
     cmd = [sys.executable, "-m", "tinysnn.train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
            "model=tinysnn", "learning=adaptive", "model.n_neurons=20", "run.n_label=100", "run.n_test=50",
-           "run.progress=false", "eval_threads=1", "scheme=ptq", "precision=q8", "target=w,wn",
+           "run.progress=false", "eval_threads=1", "scheme=ptq", "precision=q8", "target=w,wn", TEST_VAL,
            f"quant.reference={fp32}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -205,7 +213,7 @@ def test_sweep_on_submitit_local_then_select_and_report(tmp_path):
     run(config(*tiny, "run.n_train=50"), fp32)
     sweep = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "tinysnn.train", "-m", "hydra/launcher=submitit_local",
-           "hydra.launcher.timeout_min=10", *tiny, "run.progress=false", "eval_threads=1", "scheme=ptq",
+           "hydra.launcher.timeout_min=10", *tiny, "run.progress=false", "eval_threads=1", TEST_VAL, "scheme=ptq",
            "precision=q8", "target=w,wn", f"quant.reference={fp32}", f"hydra.sweep.dir={sweep}"]
     result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
