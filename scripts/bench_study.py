@@ -98,7 +98,7 @@ from tinysnn.pipeline import load_splits
 from tinysnn.record import read_record
 from tinysnn.results import write_json
 from tinysnn.runtime import resolve_device
-from tinysnn.sim.auto import PAYS_AFTER, compiler_available
+from tinysnn.sim.auto import pays_to_compile
 
 PASSES = ("train", "label", "val", "test")
 #: the speed issue's target for one preset's whole study, hours
@@ -170,8 +170,7 @@ def full_integrator(train: TrainConfig, images: dict[str, int]) -> Integrator:
     stochastic_on_cuda = device.type == "cuda" and neurons and any(
         v.rounding is Rounding.stochastic for v in quant.variants())
     applies = train.model.topology is Topology.tinysnn and train.learning.rule is Rule.adaptive
-    if applies and length >= PAYS_AFTER[(neurons, training)] and not stochastic_on_cuda \
-            and compiler_available(device.type):
+    if pays_to_compile(applies, neurons, not stochastic_on_cuda, length, training, device.type):
         return Integrator.compiled
     return Integrator.step
 

@@ -9,6 +9,7 @@ every run folder is written. It is reused only by the same configuration.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass
@@ -43,20 +44,10 @@ def config_key(config: dict[str, Any]) -> str:
 
 
 def save_trained(path: Path, key: str, state: TrainedState) -> Path:
-    log = state.log
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "key": key,
-        "weights": state.params.weights.detach().cpu(),
-        "theta": state.params.theta.detach().cpu(),
-        "log": {"images": log.images, "presentations": log.presentations, "spikes": log.spikes.cpu(),
-                "seconds": log.seconds, "running_accuracy": [[n, list(a)] for n, a in log.running_accuracy],
-                "k_counts": log.k_counts.cpu() if log.k_counts is not None else None,
-                "integrator": log.integrator},
-        "ops": state.ops.to_dict(),
-        "generator_states": [s.cpu() for s in state.generator_states],
-        "train_phase": state.train_phase,
-    }
+    # tensors are saved as they are (CPU or CUDA) and loaded onto the CPU (map_location)
+    payload = {"format_version": FORMAT_VERSION, "key": key, **dataclasses.asdict(state.params),
+               "log": dataclasses.asdict(state.log), "ops": state.ops.to_dict(),
+               "generator_states": state.generator_states, "train_phase": state.train_phase}
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
@@ -72,12 +63,9 @@ def load_trained(path: Path, key: str, device: torch.device) -> TrainedState | N
         if payload["key"] != key:
             print(f"warning: {path} was saved by another configuration; training again", file=sys.stderr)
             return None
-        log = payload["log"]
-        return TrainedState(
-            NetworkParams(payload["weights"].to(device), payload["theta"].to(device)),
-            TrainingLog(log["images"], log["presentations"], log["spikes"], log["seconds"],
-                        [(n, list(a)) for n, a in log["running_accuracy"]], log["k_counts"], log["integrator"]),
-            OpCounts(**payload["ops"]), list(payload["generator_states"]), payload["train_phase"])
+        return TrainedState(NetworkParams(payload["weights"].to(device), payload["theta"].to(device)),
+                            TrainingLog(**payload["log"]), OpCounts(**payload["ops"]),
+                            payload["generator_states"], payload["train_phase"])
     except Exception as error:  # torch.load raises RuntimeError, OSError, pickle errors … on damaged files
         print(f"warning: {path} cannot be read ({type(error).__name__}: {error}); training again", file=sys.stderr)
         return None

@@ -67,7 +67,15 @@ def choose_integrator(requested: Integrator, applies: bool, quant: Quantizer, im
     """
     if requested is not Integrator.auto:
         return requested
-    pays = images is not None and images >= PAYS_AFTER[(quant.quantizes_neurons, training)]
-    if applies and pays and _draws_ahead(quant) and compiler_available(device.type):
+    if pays_to_compile(applies, quant.quantizes_neurons, _draws_ahead(quant), images, training, device.type):
         return Integrator.compiled
     return Integrator.step
+
+
+def pays_to_compile(applies: bool, neurons: bool, draws_ahead: bool, images: int | None, training: bool,
+                    device_type: str) -> bool:
+    """auto's rule on plain facts: the kernel applies, draws as the step path does, the pass of
+    ``images`` is long enough for it (``PAYS_AFTER``, keyed by fixed-point ``neurons``) and a
+    compiler is found."""
+    pays = images is not None and images >= PAYS_AFTER[(neurons, training)]
+    return applies and pays and draws_ahead and compiler_available(device_type)
