@@ -4,6 +4,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
@@ -65,6 +66,16 @@ def test_the_choice_is_made_on_validation_accuracy_never_on_test():
     assert violations(unvalidated, SelectionConfig()) == ["no validation split"]
     assert choose([unvalidated, steady], SelectionConfig(mu=0.0)) is steady
     assert choose([unvalidated], SelectionConfig()) is None
+
+
+def test_a_mixed_width_model_is_named_by_its_widths():
+    """Two 6-bit qWN records differ only in bits_by_param; their names must tell them apart."""
+    records = Path(__file__).resolve().parents[1] / "docs/runs/headline/ptq/mnist"
+    uniform, mixed = load_candidates([records / "wn-q6", records / "wn-w6-v10-th8"])
+    assert uniform.name == "tinysnn PTQ 6-bit qWN nearest"
+    assert mixed.name == "tinysnn PTQ 6-bit qWN, v_mem 10-bit, theta 8-bit nearest"
+    uniform_by_param = load_candidates([records / "wn-0"])[0]  # bits_by_param {w: 8, v_mem: 8, theta: 8}
+    assert uniform_by_param.name == "tinysnn PTQ 8-bit qWN nearest"
 
 
 def test_pareto_front_keeps_only_undominated_models():

@@ -146,13 +146,17 @@ class Candidate:
     #: sample standard deviations over the replicas (None for one replica)
     accuracy_std: float | None = None
     val_accuracy_std: float | None = None
+    #: widths that differ from ``bits`` (quant.bits_by_param), as (parameter, bits) pairs
+    other_widths: tuple[tuple[str, int], ...] = ()
 
     @property
     def name(self) -> str:
         trained = f" ({self.train_images / 1000:g}k)" if self.scheme == "itq" else ""
         if self.bits is None:
             return f"{self.topology} FP32{trained}"
-        return f"{self.topology} {self.scheme.upper()} {self.bits}-bit q{self.target.upper()} {self.rounding}{trained}"
+        mixed = "".join(f", {param} {width}-bit" for param, width in self.other_widths)
+        return (f"{self.topology} {self.scheme.upper()} {self.bits}-bit q{self.target.upper()}{mixed} "
+                f"{self.rounding}{trained}")
 
 
 def _training_uj(metrics: dict[str, Any]) -> float | None:
@@ -180,6 +184,7 @@ def candidate_of(path: Path, readout: str = "all_activity") -> Candidate | None:
         return None
     quant = metrics["quant"]
     bits = quant["bits"] if quant["active"] else None
+    by_param = metrics.get("config", {}).get("quant", {}).get("bits_by_param") or {}
     inference = metrics["energy_pj_per_image"]["inference"]
     val = metrics.get("val") or {}
     return Candidate(path=str(path.parent), dataset=metrics["dataset"], topology=metrics["topology"],
@@ -191,7 +196,9 @@ def candidate_of(path: Path, readout: str = "all_activity") -> Candidate | None:
                      val_accuracy=val["accuracy"][readout] if "accuracy" in val else None,
                      replicas=metrics.get("replicas", 1),
                      accuracy_std=(metrics.get("accuracy_std") or {}).get(readout),
-                     val_accuracy_std=(val.get("accuracy_std") or {}).get(readout))
+                     val_accuracy_std=(val.get("accuracy_std") or {}).get(readout),
+                     other_widths=tuple((param, width) for param, width in by_param.items()
+                                        if bits is not None and width != bits))
 
 
 def load_candidates(folders: Iterable[Path], readout: str = "all_activity") -> list[Candidate]:
