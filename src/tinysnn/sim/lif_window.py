@@ -24,7 +24,6 @@ import functools
 from typing import Callable
 
 import torch
-from torch._dynamo.exc import BackendCompilerFailed
 
 from ..neurons import LIFConstants
 from ..quant.rounding import Grid, rounded
@@ -139,6 +138,9 @@ class CompilerUnavailable(RuntimeError):
 
 def _run_compiled(kernel: Callable[..., tuple[torch.Tensor, ...]], *args: object) -> tuple[torch.Tensor, ...]:
     """``kernel`` compiled, on ``args``; a clear error when this machine cannot compile it."""
+    # imported here, not at the top: importing dynamo costs seconds, and a process that only steps never needs it
+    from torch._dynamo.exc import BackendCompilerFailed
+
     try:
         return compiled(kernel)(*args)
     except BackendCompilerFailed as error:  # e.g. "No working C++ compiler found"
