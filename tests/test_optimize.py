@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,12 +20,12 @@ from omegaconf import OmegaConf
 from tinysnn.config import ConfigError, OptimizeConfig, register_configs
 from tinysnn.optimize.__main__ import check_preset
 from tinysnn.optimize.flow import build, has_compiler
-from tinysnn.optimize.stages import Runner, Stage
+from tinysnn.optimize.stages import Runner, Stage, StageFailed
 
 from .conftest import requires_mnist
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-STAGES = ["fp32", "baseline", "ranges", "ptq", "itq", "select", "report", "deploy"]
+STAGES = ["baseline", "fp32", "ranges", "ptq", "itq", "select", "report", "deploy"]
 register_configs()
 
 
@@ -93,6 +94,44 @@ def test_a_folder_it_did_not_write_is_refused_and_a_damaged_record_is_redone(tmp
     assert calls == ["a", "a"]
 
 
+def test_a_background_stage_runs_beside_the_next_until_one_depends_on_it(tmp_path):
+    beside = threading.Event()
+
+    def background(folder: Path, done: dict) -> dict:
+        # if the runner ran the stages one after another, the next stage would not have started
+        assert beside.wait(timeout=30), "the next stage did not run beside the background stage"
+        return {"value": 1}
+
+    def foreground(folder: Path, done: dict) -> dict:
+        beside.set()
+        return {"value": 2}
+
+    def after(folder: Path, done: dict) -> dict:
+        return {"value": done["a"]["value"] + done["b"]["value"]}  # both finished before it started
+
+    runner = Runner(tmp_path, 3)
+    runner.run_all([Stage("a", "toy a", {}, background, background=True), Stage("b", "toy b", {}, foreground),
+                    Stage("c", "toy c", {}, after, ("a", "b"))])
+    assert runner.done["c"] == {"value": 3} and sorted(runner.ran) == ["a", "b", "c"]
+    assert json.loads((tmp_path / "a" / "stage.json").read_text())["finished"] is True
+
+
+def test_a_failed_background_stage_fails_the_run_and_resumes_later(tmp_path, capsys):
+    def fails(folder: Path, done: dict) -> dict:
+        raise StageFailed("a", "tinysnn.train", 3, f"in {folder / 'output.log'}")
+
+    with pytest.raises(StageFailed, match=r"exited with status 3 \(its output is in .*output.log\)"):
+        Runner(tmp_path, 2).run_all([Stage("a", "toy a", {"value": 1}, fails, background=True),
+                                     _toy([], "b", 2)])
+    assert "[1/2] a: failed" in capsys.readouterr().err
+    assert json.loads((tmp_path / "a" / "stage.json").read_text())["finished"] is False
+    calls: list[str] = []
+    again = Runner(tmp_path, 2)
+    again.run_all([_toy(calls, "a", 1), _toy(calls, "b", 2)])
+    assert calls == ["a"] and again.reused == ["b"]
+    assert "[1/2] a: toy a — resuming an interrupted run" in capsys.readouterr().out
+
+
 # --- configuration: presets, commands, bad input ------------------------------------------
 
 
@@ -111,7 +150,7 @@ def _commands(tmp_path: Path, *overrides: str) -> list[str]:
 
 @pytest.mark.parametrize("preset,dataset", [("paper_mnist", "mnist"), ("paper_fashion_mnist", "fashion_mnist")])
 def test_the_paper_presets_compose_the_papers_study(tmp_path, preset, dataset):
-    fp32, baseline, ptq, itq = _commands(tmp_path, f"optimize={preset}")
+    baseline, fp32, ptq, itq = _commands(tmp_path, f"optimize={preset}")
     for line in (fp32, baseline, ptq, itq):
         assert "run=default run.n_label=10000" in line and "run.replicas=3" in line
     assert f"experiment=tinysnn_{dataset}" in fp32 and "scheme" not in fp32
@@ -127,14 +166,14 @@ def test_the_launcher_reaches_every_training_stage(tmp_path):
     commands = _commands(tmp_path, "launcher=slurm", 'launcher_args=["hydra.launcher.partition=gpu"]')
     assert len(commands) == 4
     assert all(c.endswith("hydra/launcher=slurm hydra.launcher.partition=gpu") for c in commands)
-    fp32, baseline, ptq, itq = _commands(tmp_path, "n_jobs=3")
+    baseline, fp32, ptq, itq = _commands(tmp_path, "n_jobs=3")
     assert fp32.endswith("hydra/launcher=basic") and itq.endswith("hydra/launcher=basic")  # one job each
     assert ptq.endswith("hydra/launcher=joblib hydra.launcher.n_jobs=3")
 
 
 def test_a_study_without_widths_skips_its_scheme(tmp_path):
     stages = build(_config("ptq.bits=[]", "itq.bits=[]"), tmp_path)
-    assert [s.name for s in stages] == ["fp32", "baseline", "ranges", "select", "report", "deploy"]
+    assert [s.name for s in stages] == ["baseline", "fp32", "ranges", "select", "report", "deploy"]
 
 
 @pytest.mark.parametrize("overrides,key,fix", [

@@ -48,8 +48,7 @@ def optimize(config: OptimizeConfig) -> None:
           + (" (dry run: nothing runs)" if config.dry_run else ""), flush=True)
     runner = Runner(out, len(stages), config.dry_run)
     try:
-        for stage in stages:
-            runner.run(stage)
+        runner.run_all(stages)
     except StageFailed as failure:
         print(f"error: {failure}", file=sys.stderr)
         raise SystemExit(failure.returncode or 1) from None

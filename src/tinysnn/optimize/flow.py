@@ -1,7 +1,8 @@
 """The paper's flow (Fig. 3) for one dataset as a list of stages (tinysnn.optimize.stages runs them).
 
-1. ``fp32``: FP32 tinySNN, ``seeds`` seeds as the replicas of one simulation (or ``reference=<run>``);
-2. ``baseline``: the FP32 Diehl & Cook network with pair-wise STDP, the same way (or ``baseline=<run>``);
+1. ``baseline``: the FP32 Diehl & Cook network with pair-wise STDP, ``seeds`` seeds as the replicas of
+   one simulation (or ``baseline=<run>``);
+2. ``fp32``: FP32 tinySNN, the same way (or ``reference=<run>``);
 3. ``ranges``: the range analysis of the FP32 tinySNN run, which every format is built from;
 4. ``ptq``: post-training quantization of its seeds at every width × rounding × target;
 5. ``itq``: in-training quantization, one grid simulation per target (widths × roundings × seeds);
@@ -10,8 +11,9 @@
 8. ``deploy``: the chosen model's C99 runtime (tinysnn.deploy), checked against the simulator.
 
 Stages 1, 2, 4 and 5 are ``tinysnn.train`` sweeps run as subprocesses (tinysnn.optimize.training);
-PTQ and ITQ are left out when their study lists no widths. Run folders are recorded relative to
-``out`` where they lie inside it, so two studies compare file for file.
+PTQ and ITQ are left out when their study lists no widths. The baseline trains beside stages 2–5
+and PTQ beside ITQ (``Stage.background``), each writing its output to ``<stage>/output.log``. Run
+folders are recorded relative to ``out`` where they lie inside it, so two studies compare file for file.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ..record import Candidate, candidate_of, read_record
 from ..report import write_report
 from ..results import write_json
 from ..selection import choose, pareto_front, ranked, reward, violations
-from .stages import Outputs, Stage, StageFailed, digest
+from .stages import LOG, Outputs, Stage, StageFailed, digest
 from .training import Sweep, baseline_network, command, fp32_sweep, itq_sweep, ptq_sweep, run_sweep, tinysnn_network
 
 TRAINING_STAGES = ("fp32", "baseline", "ptq", "itq")
@@ -71,13 +73,14 @@ def _given_stage(name: str, title: str, path: Path, metrics: dict[str, Any]) -> 
 
 
 def _train_stage(name: str, title: str, config: OptimizeConfig, sweep: Sweep, out: Path,
-                 depends: tuple[str, ...] = ()) -> Stage:
+                 depends: tuple[str, ...] = (), background: bool = False) -> Stage:
     argv = command(config, sweep, out / name)
 
     def work(folder: Path, done: dict[str, Outputs]) -> Outputs:
-        return run_sweep(name, argv, folder, sweep, out)
+        return run_sweep(name, argv, folder, sweep, out, folder / LOG if background else None)
 
-    return Stage(name, title, {"overrides": sweep.overrides}, work, depends, command=shlex.join(["python", *argv[1:]]))
+    return Stage(name, title, {"overrides": sweep.overrides}, work, depends, command=shlex.join(["python", *argv[1:]]),
+                 background=background)
 
 
 def _ranges(reference: Path) -> Outputs:
@@ -173,27 +176,30 @@ def deploy(config: OptimizeConfig, done: dict[str, Outputs], out: Path, folder: 
 
 def build(config: OptimizeConfig, out: Path) -> list[Stage]:
     """The stages of the study in ``out``, in order; given runs are checked here, before anything runs."""
-    stages = []
     if config.reference is not None:
         reference, metrics = _given_run("reference", config.reference, config, "tinysnn")
-        stages.append(_given_stage("fp32", "FP32 tinySNN", reference, metrics))
+        fp32 = _given_stage("fp32", "FP32 tinySNN", reference, metrics)
     else:
         sweep = fp32_sweep(config, tinysnn_network(config), "tinysnn")
         reference = out / "fp32" / sweep.runs[0]
-        stages.append(_train_stage("fp32", f"FP32 tinySNN, {config.seeds} seed(s)", config, sweep, out))
+        fp32 = _train_stage("fp32", f"FP32 tinySNN, {config.seeds} seed(s)", config, sweep, out)
     if config.baseline is not None:
-        stages.append(_given_stage("baseline", "FP32 baseline", *_given_run("baseline", config.baseline, config,
-                                                                            "diehl_cook")))
+        baseline = _given_stage("baseline", "FP32 baseline", *_given_run("baseline", config.baseline, config,
+                                                                         "diehl_cook"))
     else:
-        stages.append(_train_stage("baseline", f"FP32 baseline (Diehl & Cook, pair STDP), {config.seeds} seed(s)",
-                                   config, fp32_sweep(config, baseline_network(config), "diehl_cook"), out))
+        # nothing but the selection needs the baseline: it trains beside the tinySNN stages
+        baseline = _train_stage("baseline", f"FP32 baseline (Diehl & Cook, pair STDP), {config.seeds} seed(s)",
+                                config, fp32_sweep(config, baseline_network(config), "diehl_cook"), out,
+                                background=True)
+    stages = [baseline, fp32]
     stages.append(Stage("ranges", "range analysis of the FP32 tinySNN run", {"reference": str(reference)},
                         lambda folder, done: _ranges(reference), ("fp32",)))
     quantized = []
     if config.ptq.bits:
         sweep = ptq_sweep(config, reference)
+        # PTQ and ITQ are independent: PTQ runs beside the ITQ grid where there is one
         stages.append(_train_stage("ptq", f"PTQ of the FP32 tinySNN, {sweep.jobs} configuration(s)", config, sweep,
-                                   out, ("fp32", "ranges")))
+                                   out, ("fp32", "ranges"), background=bool(config.itq.bits)))
         quantized.append("ptq")
     if config.itq.bits:
         sweep = itq_sweep(config, reference)

@@ -15,6 +15,11 @@ upstream changes every key downstream. ``Runner.run`` then does one of three thi
 ``stage.json`` is written atomically (temp file, then rename) twice: ``finished: false`` before
 the work starts, ``finished: true`` with the outputs when it has ended. A kill at any moment
 therefore leaves either the old record or the new one, never half of one.
+
+``Runner.run_all`` runs the stages in order, except that a ``background`` stage runs in a thread
+beside the stages after it until one of them depends on it: independent training stages (the
+baseline beside FP32 tinySNN, PTQ beside ITQ) share the machine's cores instead of taking turns.
+Each stage's results depend on its inputs alone, so running beside another changes no number.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import json
 import shutil
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -34,14 +40,16 @@ from ..results import read_json, write_json
 #: what a stage's work returns and stage.json keeps: plain JSON
 Outputs = dict[str, Any]
 RECORD = "stage.json"
+#: where a background stage's command writes its output, in the stage's folder
+LOG = "output.log"
 
 
 class StageFailed(RuntimeError):
     """A stage's command failed; its own output, above, says why."""
 
-    def __init__(self, stage: str, tool: str, returncode: int) -> None:
-        super().__init__(f"stage {stage} failed: {tool} exited with status {returncode} (its output is above); fix "
-                         "the cause and run the same command again: finished work is reused")
+    def __init__(self, stage: str, tool: str, returncode: int, output: str = "above") -> None:
+        super().__init__(f"stage {stage} failed: {tool} exited with status {returncode} (its output is {output}); "
+                         "fix the cause and run the same command again: finished work is reused")
         self.returncode = returncode
 
 
@@ -60,6 +68,9 @@ class Stage:
     depends: tuple[str, ...] = ()
     #: the command line it runs, for the display and ``dry_run`` (None: it works in this process)
     command: str | None = None
+    #: run beside the stages after it until one depends on it; its command's output then goes to
+    #: ``<folder>/output.log``, so that two commands do not print into each other
+    background: bool = False
 
 
 def digest(value: Any) -> str:
@@ -96,7 +107,36 @@ class Runner:
                        "depends": {name: self.keys[name] for name in stage.depends}})
 
     def run(self, stage: Stage) -> Outputs | None:
-        """Reuse, resume or run ``stage``; its outputs (None in a dry run of a stage that would run)."""
+        """Reuse, resume or run ``stage`` now; its outputs (None in a dry run of a stage that would run)."""
+        return self.start(stage)()
+
+    def run_all(self, stages: list[Stage]) -> None:
+        """Run ``stages`` in order, each ``background`` one beside those after it until one depends on it."""
+        running: dict[str, Future[Outputs | None]] = {}
+        pool = ThreadPoolExecutor()
+        try:
+            for stage in stages:
+                for name in stage.depends:
+                    if name in running:
+                        running.pop(name).result()
+                job = self.start(stage)
+                if stage.background and not self.dry_run:
+                    running[stage.name] = pool.submit(job)
+                else:
+                    job()
+            for future in running.values():
+                future.result()
+        except BaseException:
+            unfinished = [name for name, future in running.items() if not future.done()]
+            if unfinished:
+                print(f"    waiting for {', '.join(unfinished)} (running beside it) to end; Ctrl-C stops it",
+                      file=sys.stderr, flush=True)
+            raise
+        finally:
+            pool.shutdown(wait=True)
+
+    def start(self, stage: Stage) -> Callable[[], Outputs | None]:
+        """Decide, in order, whether ``stage`` is reused, resumed or run; the returned call does the work."""
         k = len(self.keys) + 1
         key = self.keys[stage.name] = self.key(stage)
         folder = self.out / stage.name
@@ -107,25 +147,35 @@ class Runner:
             print(f"{head}: reused (finished earlier with the same inputs{took}) — {folder}", flush=True)
             self.reused.append(stage.name)
             self.done[stage.name] = record["outputs"]
-            return record["outputs"]
+            return lambda: record["outputs"]
         resuming = record is not None and record.get("key") == key
         state = "would run" if self.dry_run else "resuming an interrupted run" if resuming else "running"
+        if stage.background and not self.dry_run:
+            state += f" beside the next stages (its output: {folder / LOG})"
         print(f"{head}: {stage.title} — {state}" + (f"\n    $ {stage.command}" if stage.command else ""), flush=True)
         if self.dry_run:
-            return None
+            return lambda: None
         if not resuming:
             self._clear(folder, record)
         entry = {"stage": stage.name, "key": key, "inputs": stage.inputs,
                  "depends": {name: self.keys[name] for name in stage.depends}}
         write_json(folder / RECORD, {**entry, "finished": False})
-        start = time.perf_counter()
-        outputs = stage.work(folder, self.done)
-        seconds = time.perf_counter() - start
-        write_json(folder / RECORD, {**entry, "finished": True, "outputs": outputs, "seconds": round(seconds, 1)})
-        print(f"{head}: done in {_duration(seconds)}", flush=True)
-        self.ran.append(stage.name)
-        self.done[stage.name] = outputs
-        return outputs
+
+        def work() -> Outputs:
+            start = time.perf_counter()
+            try:
+                outputs = stage.work(folder, self.done)
+            except StageFailed:
+                print(f"{head}: failed", file=sys.stderr, flush=True)
+                raise
+            seconds = time.perf_counter() - start
+            write_json(folder / RECORD, {**entry, "finished": True, "outputs": outputs, "seconds": round(seconds, 1)})
+            print(f"{head}: done in {_duration(seconds)}", flush=True)
+            self.ran.append(stage.name)
+            self.done[stage.name] = outputs
+            return outputs
+
+        return work
 
     def _clear(self, folder: Path, record: dict[str, Any] | None) -> None:
         """Empty a stage folder that holds results of other inputs; refuse one this command did not write."""

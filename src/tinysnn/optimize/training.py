@@ -101,11 +101,15 @@ def command(config: OptimizeConfig, sweep: Sweep, folder: Path) -> list[str]:
             f"hydra.sweep.subdir={sweep.subdir}", *_launcher(config, sweep.jobs)]
 
 
-def run_sweep(stage: str, argv: list[str], folder: Path, sweep: Sweep, out: Path) -> Outputs:
-    """Run the sweep (its output streams through), then check that every run finished."""
-    done = subprocess.run(argv)
+def run_sweep(stage: str, argv: list[str], folder: Path, sweep: Sweep, out: Path, log: Path | None = None) -> Outputs:
+    """Run the sweep (its output streams through, or into ``log``), then check that every run finished."""
+    if log is None:
+        done = subprocess.run(argv)
+    else:
+        with log.open("a") as sink:
+            done = subprocess.run(argv, stdout=sink, stderr=subprocess.STDOUT)
     if done.returncode != 0:
-        raise StageFailed(stage, "tinysnn.train", done.returncode)
+        raise StageFailed(stage, "tinysnn.train", done.returncode, "above" if log is None else f"in {log}")
     missing = [run for run in sweep.runs if not (folder / run / "metrics.json").is_file()]
     if missing:
         raise RecordError(f"stage {stage}: tinysnn.train ended without writing {folder / missing[0]}/metrics.json "
