@@ -11,9 +11,10 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from tinysnn.config import ConfigError, SelectionConfig, register_configs
-from tinysnn.record import Candidate, load_candidates
+from tinysnn.record import Candidate, load_candidates, read_record
 from tinysnn.report import write_report
 from tinysnn.selection import choose, pareto_front, ranked, reward, violations
+from tinysnn.train import summary
 
 
 def cand(name: str, accuracy: float, memory_norm: float, bits: int | None = 8, inference_uj: float | None = 10.0,
@@ -74,6 +75,9 @@ def test_a_mixed_width_model_is_named_by_its_widths():
     uniform, mixed = load_candidates([records / "wn-q6", records / "wn-w6-v10-th8"])
     assert uniform.name == "tinysnn PTQ 6-bit qWN nearest"
     assert mixed.name == "tinysnn PTQ 6-bit qWN, v_mem 10-bit, theta 8-bit nearest"
+    # the line tinysnn.train prints after the run names it the same way
+    printed = summary(read_record(Path(mixed.path) / "metrics.json"))
+    assert "ptq 6-bit qWN, v_mem 10-bit, theta 8-bit nearest:" in printed
     uniform_by_param = load_candidates([records / "wn-0"])[0]  # bits_by_param {w: 8, v_mem: 8, theta: 8}
     assert uniform_by_param.name == "tinysnn PTQ 8-bit qWN nearest"
 

@@ -154,8 +154,8 @@ class Candidate:
         trained = f" ({self.train_images / 1000:g}k)" if self.scheme == "itq" else ""
         if self.bits is None:
             return f"{self.topology} FP32{trained}"
-        mixed = "".join(f", {param} {width}-bit" for param, width in self.other_widths)
-        return (f"{self.topology} {self.scheme.upper()} {self.bits}-bit q{self.target.upper()}{mixed} "
+        return (f"{self.topology} {self.scheme.upper()} {self.bits}-bit q{self.target.upper()}"
+                f"{mixed_widths(self.other_widths)} "
                 f"{self.rounding}{trained}")
 
 
@@ -177,6 +177,17 @@ def _reference_training_uj(reference: str) -> float | None:
     return _training_uj(read_record(path)) if path.is_file() else None
 
 
+def other_widths(metrics: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+    """The widths of a quantized run that differ from its ``bits`` (quant.bits_by_param)."""
+    by_param = metrics.get("config", {}).get("quant", {}).get("bits_by_param") or {}
+    return tuple((param, width) for param, width in by_param.items() if width != metrics["quant"]["bits"])
+
+
+def mixed_widths(widths: tuple[tuple[str, int], ...]) -> str:
+    """How a name shows the widths that differ from the run's bits, e.g. ", v_mem 12-bit"."""
+    return "".join(f", {param} {width}-bit" for param, width in widths)
+
+
 def candidate_of(path: Path, readout: str = "all_activity") -> Candidate | None:
     """The candidate recorded in a ``metrics.json`` (None for records without the cost records)."""
     metrics = read_record(path)
@@ -184,7 +195,6 @@ def candidate_of(path: Path, readout: str = "all_activity") -> Candidate | None:
         return None
     quant = metrics["quant"]
     bits = quant["bits"] if quant["active"] else None
-    by_param = metrics.get("config", {}).get("quant", {}).get("bits_by_param") or {}
     inference = metrics["energy_pj_per_image"]["inference"]
     val = metrics.get("val") or {}
     return Candidate(path=str(path.parent), dataset=metrics["dataset"], topology=metrics["topology"],
@@ -197,8 +207,7 @@ def candidate_of(path: Path, readout: str = "all_activity") -> Candidate | None:
                      replicas=metrics.get("replicas", 1),
                      accuracy_std=(metrics.get("accuracy_std") or {}).get(readout),
                      val_accuracy_std=(val.get("accuracy_std") or {}).get(readout),
-                     other_widths=tuple((param, width) for param, width in by_param.items()
-                                        if bits is not None and width != bits))
+                     other_widths=other_widths(metrics) if bits is not None else ())
 
 
 def load_candidates(folders: Iterable[Path], readout: str = "all_activity") -> list[Candidate]:

@@ -20,14 +20,14 @@ from omegaconf import DictConfig
 from .app import guarded
 from .config import register_configs, validate
 from .pipeline import run_folders, run_variants
-from .record import read_record
+from .record import mixed_widths, other_widths, read_record
 from .results import RecordError
 
 
 def summary(metrics: dict[str, Any]) -> str:
     acc, train, quant = metrics["accuracy"], metrics["train"], metrics["quant"]
-    precision = (f" {quant['scheme']} {quant['bits']}-bit q{quant['target'].upper()} {quant['rounding']}"
-                 if quant["active"] else "")
+    precision = (f" {quant['scheme']} {quant['bits']}-bit q{quant['target'].upper()}"
+                 f"{mixed_widths(other_widths(metrics))} {quant['rounding']}" if quant["active"] else "")
     training = (f"quantized {quant['reference']} without training" if train["images"] == 0 else
                 f"trained {train['images']} images at {train['ms_per_image_per_replica']:.1f} ms/image")
     val = metrics.get("val") or {}
