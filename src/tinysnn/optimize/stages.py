@@ -165,7 +165,7 @@ class Runner:
             start = time.perf_counter()
             try:
                 outputs = stage.work(folder, self.done)
-            except StageFailed:
+            except Exception:  # a background stage's failure is re-raised only when it is joined: say so now
                 print(f"{head}: failed", file=sys.stderr, flush=True)
                 raise
             seconds = time.perf_counter() - start
