@@ -78,6 +78,7 @@ def test_group_options_select_what_they_name():
     ("sim.max_rate_hz=-5", "sim.max_rate_hz"),
     ("model.n_neurons=0", "model.n_neurons"),
     ("run.replicas=0", "run.replicas"),
+    ("run.checkpoint_minutes=-1", "run.checkpoint_minutes"),
     ("sim.dt_ms=0", "sim.dt_ms"),
     ("model.exc.tau_mem_ms=-1", "model.exc.tau_mem_ms"),
     ("sim.max_rate_hz=2000", "sim.max_rate_hz"),

@@ -287,6 +287,54 @@ def test_a_run_killed_while_it_evaluates_resumes_at_its_evaluation(tmp_path, mon
     assert not (tmp_path / "resumed" / "training.pt").exists()
 
 
+def _killed_in_training(monkeypatch, cfg, folder: Path, after: int) -> None:
+    """Run ``cfg`` (a grid when it has one) into ``folder`` and die, as a kill would, while it trains
+    image ``after`` + 1."""
+    import tinysnn.sim.protocol as protocol
+
+    real, calls = protocol.train_image, 0
+
+    def train_image(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls > after:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(protocol, "train_image", train_image)
+        with pytest.raises(KeyboardInterrupt):
+            (run_grid if cfg.quant.is_grid else run)(cfg, folder)
+
+
+@pytest.mark.parametrize("setting", ["diehl_cook", "itq_grid"])
+def test_a_run_killed_while_it_trains_resumes_at_its_last_saved_image(tmp_path, monkeypatch, capsys, setting):
+    """With run.checkpoint_minutes=0 the training state is saved after every image: a run killed
+    mid-training resumes after the last saved image, and its folders equal an uninterrupted run's
+    (parameters, op counts, k counts, running accuracy, every generator — rounding's too)."""
+    base = ["model.n_neurons=20", "run.n_train=25", "run.n_label=100", "run.n_test=100", "run.replicas=2",
+            "run.monitor_every=10"]
+    if setting == "diehl_cook":  # spike-driven STDP, with D&C's retries
+        base += ["model=diehl_cook", "learning=sl_stdp"]
+    else:  # tinySNN's windowed rule and k, stochastic rounding of u and θ
+        base += ["model=tinysnn", "learning=adaptive"]
+        run(config(*base), tmp_path / "fp32")
+        base += ["scheme=itq", "target=wn", f"quant.reference={tmp_path / 'fp32'}", "quant.grid_bits=[8]",
+                 "quant.grid_roundings=[nearest,stochastic]"]
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    (run_grid if setting == "itq_grid" else run)(config(*base), whole)
+    _killed_in_training(monkeypatch, config(*base, "run.checkpoint_minutes=0"), resumed, after=17)
+    capsys.readouterr()
+    # the checkpoint interval changes no result: the state saved with another one is reused
+    (run_grid if setting == "itq_grid" else run)(config(*base), resumed)
+    assert "resumed training after 17 images" in capsys.readouterr().out
+    assert _compare_runs()(whole, resumed) == []
+    for checkpoint in whole.rglob("checkpoint.pt"):
+        a, b = load_checkpoint(checkpoint), load_checkpoint(resumed / checkpoint.relative_to(whole))
+        assert all(torch.equal(x, y) for x, y in zip(a["rng_states"], b["rng_states"], strict=True))
+    assert not list(resumed.rglob("training.pt"))
+
+
 def test_a_saved_training_of_another_configuration_is_not_reused(tmp_path, monkeypatch, capsys):
     base = ["model.n_neurons=20", "run.n_train=20", "run.n_label=50", "run.n_test=50"]
     _killed_in_evaluation(monkeypatch, config(*base), tmp_path)

@@ -290,6 +290,9 @@ class RunConfig:
     #: training images between running-accuracy updates in the progress bar
     monitor_every: int = 1000
     progress: bool = True
+    #: minutes of training between saves of its state (training.pt), from which a killed run resumes
+    #: (0 = after every image)
+    checkpoint_minutes: float = 10.0
 
     def check(self) -> None:
         for key in ("n_train", "n_label", "n_test"):
@@ -300,6 +303,8 @@ class RunConfig:
         _require(self.eval_batch >= 1, "run.eval_batch", f"must be >= 1, got {self.eval_batch}")
         _require(self.replicas >= 1, "run.replicas", f"must be >= 1, got {self.replicas}")
         _require(self.monitor_every >= 1, "run.monitor_every", "must be >= 1")
+        _require(self.checkpoint_minutes >= 0, "run.checkpoint_minutes",
+                 f"must be >= 0 (0 = after every image), got {self.checkpoint_minutes}")
 
 
 #: the widest fixed-point format: float32 tensors hold its codes exactly (24 significant bits)

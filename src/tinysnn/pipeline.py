@@ -3,8 +3,9 @@
 ``run`` trains one configuration; ``run_grid`` trains an ITQ grid's variants side by side as the
 replicas of one simulation and writes each variant like a run of its own. Each run folder gets
 ``metrics.json`` (tinysnn.record), ``checkpoint.pt``, ``receptive_fields.png`` and, for quantized
-runs, ``export.pt``. Between training and evaluation the trained state waits in ``training.pt``
-(tinysnn.trained), so that a run killed while it evaluates resumes there.
+runs, ``export.pt``. The training state is saved to ``training.pt`` (tinysnn.trained) every
+``run.checkpoint_minutes`` and once training ends, so that a killed run resumes at its last saved
+image or at its evaluation.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from tqdm import tqdm
@@ -22,7 +24,7 @@ from tqdm import tqdm
 from .checkpoint import save_checkpoint
 from .config import ConfigError, Encoding, QuantConfig, Scheme, SimConfig, TrainConfig, to_plain
 from .cost.energy import EnergyInputs, energy_per_image
-from .cost.measured import EnergyMeter
+from .cost.measured import EnergyMeter, Phase
 from .cost.memory import BitWidths, memory_report
 from .data import Dataset, load_dataset
 from .data.datasets import default_data_root
@@ -46,7 +48,16 @@ from .runtime import (
     replica_generators,
     resolve_device,
 )
-from .sim import InferenceSimulator, TrainingLog, collect_counts, make_training_simulator, train_epochs
+from .sim import (
+    InferenceSimulator,
+    TrainingLog,
+    TrainingProgress,
+    TrainingSimulator,
+    collect_counts,
+    make_training_simulator,
+    start_training,
+    train_epochs,
+)
 from .trained import FILE_NAME as TRAINED_FILE
 from .trained import TrainedState, config_key, load_trained, save_trained
 
@@ -107,30 +118,67 @@ def _initial_params(config: TrainConfig, reference: Reference | None, generators
     return params
 
 
+def _resume(simulator: TrainingSimulator, progress: TrainingProgress, saved: TrainedState,
+            generators: list[torch.Generator], quant: Quantizer) -> None:
+    """Put ``simulator`` and the pass's ``progress`` back where the training ``saved`` stopped."""
+    simulator.params.weights.copy_(saved.params.weights)
+    simulator.params.theta.copy_(saved.params.theta)
+    simulator.ops = saved.ops
+    if simulator.k_counts is not None:
+        assert saved.log.k_counts is not None
+        simulator.k_counts.copy_(saved.log.k_counts)
+    for generator, state in zip(generators, saved.generator_states, strict=True):
+        generator.set_state(state)
+    for generator, state in zip(quant.generators, saved.rounding_states, strict=True):
+        generator.set_state(state)
+    assert saved.monitor is not None
+    progress.log = saved.log
+    progress.monitor.restore(saved.monitor)
+
+
 def _train(config: TrainConfig, params: NetworkParams, network: NetworkConstants, quant: Quantizer,
-           generators: list[torch.Generator], train_set: Dataset, device: torch.device,
-           meter: EnergyMeter) -> tuple[TrainingLog, OpCounts]:
-    """Train all replicas of ``params`` in place, one thread (batch-1 training is dispatch-bound)."""
+           generators: list[torch.Generator], train_set: Dataset, device: torch.device, meter: EnergyMeter,
+           saved: TrainedState | None, save: Callable[[TrainedState], None]) -> tuple[TrainingLog, OpCounts]:
+    """Train all replicas of ``params`` in place, one thread (batch-1 training is dispatch-bound),
+    from the training ``saved`` mid-way (None: from the start); ``save`` gets the state every
+    ``run.checkpoint_minutes``."""
     torch.set_num_threads(config.threads)
     rule = build_rule(config.learning, config.model, config.sim)
     simulator = make_training_simulator(params, network, rule, config.sim, generators, quant)
     total = len(train_set) * config.run.epochs
-    bar = tqdm(total=total, desc="train", unit="img", disable=not config.run.progress, mininterval=1.0,
-               file=sys.stdout, dynamic_ncols=True)
+    monitor_every = min(config.run.monitor_every, total)
+    progress = start_training(simulator, monitor_every, device)
+    if saved is not None:
+        _resume(simulator, progress, saved, generators, quant)
+        if saved.train_phase is not None:
+            meter.phases["train"] = saved.train_phase
+    bar = tqdm(total=total, initial=progress.log.images, desc="train", unit="img", disable=not config.run.progress,
+               mininterval=1.0, file=sys.stdout, dynamic_ncols=True)
+    interval = 60.0 * config.run.checkpoint_minutes
+    last_save = time.monotonic()
 
-    def on_image(progress: TrainingLog) -> None:
+    def on_image(progress: TrainingProgress, phase: Phase) -> None:
+        nonlocal last_save
+        log = progress.log
         bar.update(1)
-        if progress.images % 100 == 0:
-            postfix = {"spikes/img": f"{progress.spikes_per_image():.1f}"}
-            if progress.running_accuracy:
-                accuracy = progress.running_accuracy[-1][1]
+        if log.images % 100 == 0:
+            postfix = {"spikes/img": f"{log.spikes_per_image():.1f}"}
+            if log.running_accuracy:
+                accuracy = log.running_accuracy[-1][1]
                 postfix["acc"] = f"{sum(accuracy) / len(accuracy):.3f}"
             bar.set_postfix(postfix, refresh=False)
+        if log.images < total and time.monotonic() - last_save >= interval:
+            phase.split()  # the meter's train phase so far
+            log.k_counts = simulator.k_counts.clone() if simulator.k_counts is not None else None
+            save(TrainedState(params, log, simulator.ops, [g.get_state() for g in generators],
+                              meter.phases["train"], [g.get_state() for g in quant.generators],
+                              progress.monitor.state()))
+            last_save = time.monotonic()
 
-    with meter.phase("train"):
+    with meter.phase("train") as phase:
         log = train_epochs(simulator, _flat_images(train_set, device), train_set.labels.to(device),
-                           config.run.epochs, EtaSchedule.build(config.learning),
-                           min(config.run.monitor_every, total), on_image)
+                           config.run.epochs, EtaSchedule.build(config.learning), monitor_every,
+                           lambda progress: on_image(progress, phase), progress)
     bar.close()
     return log, simulator.ops
 
@@ -324,7 +372,7 @@ def run_variants(config: TrainConfig, variants: list[QuantConfig], folders: list
     state_path, key = Path(os.path.commonpath(folders)) / TRAINED_FILE, config_key(to_plain(config))
     if config.quant.scheme is not Scheme.ptq:
         saved = load_trained(state_path, key, device)
-        if saved is not None:
+        if saved is not None and saved.complete:
             print(f"resumed at evaluation: training restored from {state_path}")
             params, log, train_ops = saved.params, saved.log, saved.ops
             for generator, state in zip(generators, saved.generator_states):
@@ -332,9 +380,13 @@ def run_variants(config: TrainConfig, variants: list[QuantConfig], folders: list
             if saved.train_phase is not None:
                 meter.phases["train"] = saved.train_phase
         else:
-            log, train_ops = _train(config, params, network, quant, generators, splits.train, device, meter)
+            if saved is not None:
+                print(f"resumed training after {saved.log.images} images: restored from {state_path}")
+            log, train_ops = _train(config, params, network, quant, generators, splits.train, device, meter, saved,
+                                    lambda state: save_trained(state_path, key, state))
             save_trained(state_path, key, TrainedState(params, log, train_ops, [g.get_state() for g in generators],
-                                                       meter.phases.get("train")))
+                                                       meter.phases.get("train"),
+                                                       [g.get_state() for g in quant.generators], None))
     names = [folder.name for folder in folders]
     results = []
     for v, (variant, spec, folder) in enumerate(zip(variants, specs, folders)):

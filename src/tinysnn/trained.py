@@ -1,10 +1,12 @@
-"""The trained state of a run, kept between training and evaluation.
+"""The trained state of a run, kept between training and evaluation, and during training.
 
-Evaluating a full epoch's run (labels from 50,000 images, validation and test, per replica) takes
-as long as a good part of its training, and a run writes its results only at the end. The state
-after training is therefore saved to ``training.pt`` first, so that a run killed while it evaluates
-resumes at its evaluation, with results identical to an uninterrupted run; the file is removed once
-every run folder is written. It is reused only by the same configuration.
+A full epoch trains for hours and evaluating it (labels from 50,000 images, validation and test,
+per replica) takes as long as a good part of its training, and a run writes its results only at
+the end. Its training state is therefore saved to ``training.pt``: every ``run.checkpoint_minutes``
+during training and once training is complete, so that a run killed while it trains resumes at
+its last saved image and one killed while it evaluates resumes at its evaluation, with results
+identical to an uninterrupted run; the file is removed once every run folder is written. It is
+reused only by the same configuration (less the settings that change no result).
 """
 
 from __future__ import annotations
@@ -24,30 +26,44 @@ from .results import atomic_write
 from .sim import TrainingLog
 
 FILE_NAME = "training.pt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: run settings that change no result: a saved state is reused whatever they are
+NOT_IN_KEY = ("progress", "checkpoint_minutes")
 
 
 @dataclass
 class TrainedState:
+    """The parameters and everything else a run's training leaves: after ``log.images`` images."""
+
     params: NetworkParams
     log: TrainingLog
     ops: OpCounts
-    #: the training generators' states after training (they go into checkpoint.pt)
+    #: the training generators' states (after training they go into checkpoint.pt)
     generator_states: list[torch.Tensor]
     #: the energy meter's "train" phase (seconds, joules)
     train_phase: dict[str, Any] | None
+    #: stochastic rounding's generator states (ITQ; none in FP32)
+    rounding_states: list[torch.Tensor]
+    #: the running-accuracy monitor's state while training is under way; None once it is complete
+    monitor: dict[str, Any] | None
+
+    @property
+    def complete(self) -> bool:
+        return self.monitor is None
 
 
 def config_key(config: dict[str, Any]) -> str:
-    """What a saved state must match: the run's whole configuration, as canonical JSON."""
-    return json.dumps(config, sort_keys=True, default=str)
+    """What a saved state must match: the run's configuration (less ``NOT_IN_KEY``), as canonical JSON."""
+    run = {k: v for k, v in config["run"].items() if k not in NOT_IN_KEY}
+    return json.dumps({**config, "run": run}, sort_keys=True, default=str)
 
 
 def save_trained(path: Path, key: str, state: TrainedState) -> Path:
     # tensors are saved as they are (CPU or CUDA) and loaded onto the CPU (map_location)
     payload = {"format_version": FORMAT_VERSION, "key": key, **dataclasses.asdict(state.params),
                "log": dataclasses.asdict(state.log), "ops": state.ops.to_dict(),
-               "generator_states": state.generator_states, "train_phase": state.train_phase}
+               "generator_states": state.generator_states, "train_phase": state.train_phase,
+               "rounding_states": state.rounding_states, "monitor": state.monitor}
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
@@ -63,9 +79,13 @@ def load_trained(path: Path, key: str, device: torch.device) -> TrainedState | N
         if payload["key"] != key:
             print(f"warning: {path} was saved by another configuration; training again", file=sys.stderr)
             return None
-        return TrainedState(NetworkParams(payload["weights"].to(device), payload["theta"].to(device)),
-                            TrainingLog(**payload["log"]), OpCounts(**payload["ops"]),
-                            payload["generator_states"], payload["train_phase"])
+        log = TrainingLog(**payload["log"])
+        log.spikes = log.spikes.to(device)
+        if log.k_counts is not None:
+            log.k_counts = log.k_counts.to(device)
+        return TrainedState(NetworkParams(payload["weights"].to(device), payload["theta"].to(device)), log,
+                            OpCounts(**payload["ops"]), payload["generator_states"], payload["train_phase"],
+                            payload["rounding_states"], payload["monitor"])
     except Exception as error:  # torch.load raises RuntimeError, OSError, pickle errors … on damaged files
         print(f"warning: {path} cannot be read ({type(error).__name__}: {error}); training again", file=sys.stderr)
         return None

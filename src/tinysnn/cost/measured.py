@@ -84,9 +84,9 @@ class EnergyMeter:
         self.counters, self.reason = energy_counters(device, rapl_root)
         self.phases: dict[str, dict[str, Any]] = {}
 
-    def phase(self, name: str) -> "_Phase":
+    def phase(self, name: str) -> "Phase":
         """A context that measures one phase; entering the same phase again adds to it."""
-        return _Phase(self, name)
+        return Phase(self, name)
 
     def fork(self) -> "EnergyMeter":
         """A meter on the same counters that starts with this one's phases (one per grid variant)."""
@@ -125,11 +125,13 @@ class EnergyMeter:
                 "reason": self.reason or None, "phases": phases}
 
 
-class _Phase:
+class Phase:
+    """One phase being measured (``EnergyMeter.phase``)."""
+
     def __init__(self, meter: EnergyMeter, name: str) -> None:
         self.meter, self.name = meter, name
 
-    def __enter__(self) -> "_Phase":
+    def __enter__(self) -> "Phase":
         if self.meter.device.type == "cuda":
             torch.cuda.synchronize(self.meter.device)
         self.before, self.start = self.meter._read(), time.perf_counter()
@@ -140,3 +142,9 @@ class _Phase:
             torch.cuda.synchronize(self.meter.device)
         seconds = time.perf_counter() - self.start
         self.meter.record(self.name, seconds, self.before, self.meter._read())
+
+    def split(self) -> None:
+        """Record the phase so far in the meter's ``phases`` and go on measuring (a saved training
+        carries its measurement with it)."""
+        self.__exit__()
+        self.__enter__()

@@ -36,6 +36,8 @@ class Quantizer(Protocol):
     state_dtype: torch.dtype
     #: whether u and θ are fixed point (qWN)
     quantizes_neurons: bool
+    #: stochastic rounding's generators, one per replica (none in FP32): a resumed training restores them
+    generators: Sequence[torch.Generator]
 
     def device_constants(self, network: NetworkConstants) -> DeviceConstants: ...
 
@@ -71,6 +73,7 @@ class FP32Quantizer:
 
     state_dtype = torch.float32
     quantizes_neurons = False
+    generators: Sequence[torch.Generator] = ()
 
     def device_constants(self, network: NetworkConstants) -> DeviceConstants:
         return DeviceConstants.fp32(network)

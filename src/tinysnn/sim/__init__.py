@@ -2,9 +2,18 @@
 and windowed, with their integrators), batched inference and the presentation protocol."""
 
 from .inference import InferenceSimulator
-from .protocol import TrainingLog, collect_counts, present_with_retries, train_epochs, train_image
+from .protocol import (
+    TrainingLog,
+    TrainingProgress,
+    collect_counts,
+    present_with_retries,
+    start_training,
+    train_epochs,
+    train_image,
+)
 from .training import TrainingSimulator
 from .windowed import WindowedTrainingSimulator, make_training_simulator
 
-__all__ = ["InferenceSimulator", "TrainingLog", "TrainingSimulator", "WindowedTrainingSimulator", "collect_counts",
-           "make_training_simulator", "present_with_retries", "train_epochs", "train_image"]
+__all__ = ["InferenceSimulator", "TrainingLog", "TrainingProgress", "TrainingSimulator", "WindowedTrainingSimulator",
+           "collect_counts", "make_training_simulator", "present_with_retries", "start_training", "train_epochs",
+           "train_image"]

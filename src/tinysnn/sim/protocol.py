@@ -9,14 +9,15 @@ training presentation is followed by θ decay and weight normalisation.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
 from ..config import SimConfig
-from ..evaluation import assign_labels, predict_all_activity
+from ..evaluation import Assignment, assign_labels, predict_all_activity
 from ..learning import EtaSchedule
 from .inference import InferenceSimulator
 from .training import TrainingSimulator
@@ -101,7 +102,21 @@ class RunningAccuracy:
         self.counts = torch.zeros(window, replicas, n_neurons, device=device)
         self.labels = torch.zeros(window, dtype=torch.long, device=device)
         self.filled = 0
-        self.assignments: list | None = None
+        self.assignments: list[Assignment] | None = None
+
+    def state(self) -> dict[str, Any]:
+        """What a resumed training needs: the window so far and the last window's labels."""
+        return {"counts": self.counts[:self.filled].clone(), "labels": self.labels[:self.filled].clone(),
+                "assignments": None if self.assignments is None else [dataclasses.asdict(a) for a in self.assignments]}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from ``state()`` of a monitor of the same shape."""
+        self.filled = state["counts"].shape[0]
+        self.counts[:self.filled] = state["counts"].to(self.counts.device)
+        self.labels[:self.filled] = state["labels"].to(self.labels.device)
+        self.assignments = (None if state["assignments"] is None else
+                            [Assignment(**{k: v.to(self.counts.device) for k, v in a.items()})
+                             for a in state["assignments"]])
 
     def add(self, counts: torch.Tensor, label: torch.Tensor) -> list[float] | None:
         self.counts[self.filled] = counts
@@ -119,30 +134,52 @@ class RunningAccuracy:
         return accuracy
 
 
+@dataclass
+class TrainingProgress:
+    """A training pass after ``log.images`` images, besides the simulator's own state: its log and
+    running-accuracy monitor (what a resumed pass continues from)."""
+
+    log: TrainingLog
+    monitor: RunningAccuracy
+
+
+def start_training(simulator: TrainingSimulator, monitor_every: int, device: torch.device) -> TrainingProgress:
+    """A training pass of ``simulator``'s replicas before its first image."""
+    replicas = simulator.params.replicas
+    return TrainingProgress(TrainingLog(spikes=torch.zeros(replicas, device=device)),
+                            RunningAccuracy(replicas, monitor_every, simulator.network.n_neurons, device))
+
+
 def train_epochs(simulator: TrainingSimulator, images: torch.Tensor, labels: torch.Tensor, epochs: int,
                  schedule: EtaSchedule, monitor_every: int,
-                 on_image: Callable[[TrainingLog], None] | None = None) -> TrainingLog:
-    """Train every replica on ``images`` [n, I] in order, ``epochs`` times (labels only for monitoring)."""
+                 on_image: Callable[[TrainingProgress], None] | None = None,
+                 progress: TrainingProgress | None = None) -> TrainingLog:
+    """Train every replica on ``images`` [n, I] in order, ``epochs`` times (labels only for monitoring).
+
+    ``progress`` (with the simulator restored to the same point) resumes a pass after its
+    ``log.images`` images; the result equals the uninterrupted pass's.
+    """
     replicas = simulator.params.replicas
-    log = TrainingLog(spikes=torch.zeros(replicas, device=images.device))
-    monitor = RunningAccuracy(replicas, monitor_every, simulator.network.n_neurons, images.device)
-    start = time.perf_counter()
+    if progress is None:
+        progress = start_training(simulator, monitor_every, images.device)
+    log, monitor = progress.log, progress.monitor
+    earlier_seconds, start = log.seconds, time.perf_counter()
     total = epochs * images.shape[0]
-    simulator.plan(total)
+    simulator.plan(total)  # the whole pass's length: a resumed pass chooses as the uninterrupted one did
     log.integrator = simulator.integrator.value
-    for _ in range(epochs):
-        for index in range(images.shape[0]):
-            batch = images[index].expand(replicas, -1)
-            counts, presentations = train_image(simulator, batch, schedule.at(log.images / total))
-            log.images += 1
-            log.presentations += presentations
-            log.spikes.add_(counts.sum(1))
-            accuracy = monitor.add(counts, labels[index])
-            if accuracy is not None:
-                log.running_accuracy.append((log.images, accuracy))
-            if on_image is not None:
-                on_image(log)
-    log.seconds = time.perf_counter() - start
+    for position in range(log.images, total):
+        index = position % images.shape[0]
+        batch = images[index].expand(replicas, -1)
+        counts, presentations = train_image(simulator, batch, schedule.at(log.images / total))
+        log.images += 1
+        log.presentations += presentations
+        log.spikes.add_(counts.sum(1))
+        accuracy = monitor.add(counts, labels[index])
+        if accuracy is not None:
+            log.running_accuracy.append((log.images, accuracy))
+        log.seconds = earlier_seconds + time.perf_counter() - start
+        if on_image is not None:
+            on_image(progress)
     log.k_counts = simulator.k_counts.clone() if simulator.k_counts is not None else None
     return log
 
