@@ -198,6 +198,17 @@ def test_a_missing_reference_or_an_unknown_preset_names_the_fix(tmp_path):
         check_preset(["seeds=2", "optimize=paper"])
 
 
+def test_a_baseline_that_is_not_pair_stdp_is_refused(tmp_path):
+    """The baseline savings are measured against is D&C with pair STDP: a D&C SL-STDP run is refused."""
+    folder = tmp_path / "sl_stdp"
+    folder.mkdir()
+    (folder / "metrics.json").write_text(json.dumps({"dataset": "mnist", "topology": "diehl_cook", "rule": "sl_stdp",
+                                                     "quant": {"active": False}}))
+    with pytest.raises(ConfigError, match="`baseline`: .* has rule=sl_stdp but this study needs rule=pair_stdp; "
+                                          "give an FP32 Diehl & Cook baseline .*learning=pair_stdp"):
+        build(_config(f"baseline={folder}"), tmp_path / "out")
+
+
 @pytest.mark.parametrize("argument,key", [("optimize=paper", "`optimize`"),
                                           ("constraints.max_memory_kb=-5", "`constraints.max_memory_kb`")])
 def test_bad_input_on_the_command_line_is_one_line(tmp_path, argument, key):

@@ -46,7 +46,8 @@ def relative(path: Path, out: Path) -> str:
 def _given_run(key: str, folder: str, config: OptimizeConfig, topology: str) -> tuple[Path, dict[str, Any]]:
     """A finished FP32 run folder given on the command line, checked before anything runs."""
     path = Path(folder).resolve()
-    what = "tinySNN (model=tinysnn)" if topology == "tinysnn" else "Diehl & Cook (model=diehl_cook)"
+    what = ("tinySNN (model=tinysnn)" if topology == "tinysnn"
+            else "Diehl & Cook baseline (model=diehl_cook learning=pair_stdp)")
     if not (path / "metrics.json").is_file():
         raise ConfigError(f"invalid config `{key}`: {path / 'metrics.json'} does not exist; give the folder of a "
                           f"finished FP32 {what} run, or drop {key}= to train one")
@@ -54,6 +55,8 @@ def _given_run(key: str, folder: str, config: OptimizeConfig, topology: str) -> 
     found = {"dataset": metrics.get("dataset"), "topology": metrics.get("topology"),
              "quantized": bool(metrics.get("quant", {}).get("active"))}
     wanted = {"dataset": config.dataset.value, "topology": topology, "quantized": False}
+    if topology == "diehl_cook":  # the paper's baseline learns with pair-wise STDP (an SL-STDP run is not it)
+        found["rule"], wanted["rule"] = metrics.get("rule"), "pair_stdp"
     for name, value in wanted.items():
         if found[name] != value:
             raise ConfigError(f"invalid config `{key}`: {path} has {name}={found[name]} but this study needs "
