@@ -55,3 +55,16 @@ def test_fork_starts_from_the_recorded_phases(tmp_path):
     assert set(meter.report({})["phases"]) == {"train"}
     phases = variant.report({})["phases"]
     assert abs(phases["train"]["joules"] - 2.0) < 1e-9 and abs(phases["test"]["joules"] - 1.0) < 1e-9
+
+
+def test_a_split_phase_records_so_far_and_goes_on_measuring(tmp_path):
+    """A training saved mid-way carries its measurement: ``split`` records the phase so far, and the
+    phase's end adds the rest, as one unbroken phase would."""
+    package = _domain(tmp_path, "intel-rapl:0", 0)
+    meter = EnergyMeter(CPU, rapl_root=tmp_path)
+    with meter.phase("train") as phase:
+        (package / "energy_uj").write_text("1500000\n")
+        phase.split()
+        assert abs(meter.phases["train"]["joules"] - 1.5) < 1e-9
+        (package / "energy_uj").write_text("4000000\n")
+    assert abs(meter.phases["train"]["joules"] - 4.0) < 1e-9

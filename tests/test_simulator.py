@@ -1,15 +1,26 @@
 """The training and inference kernels on small synthetic networks."""
 
+import copy
+
 import pytest
 import torch
 
 from tinysnn.config import Integrator, LearningConfig, ModelConfig, PreTrace, Rule, SimConfig, Topology
 from tinysnn.encoding import SpikeEvents, poisson_events, spike_probability
-from tinysnn.learning import PairSTDP, build_rule
+from tinysnn.learning import EtaSchedule, PairSTDP, build_rule
 from tinysnn.network import NetworkConstants, NetworkParams, init_params
 from tinysnn.quant import FP32Quantizer
 from tinysnn.runtime import replica_generators
-from tinysnn.sim import InferenceSimulator, TrainingSimulator, collect_counts, make_training_simulator, train_image
+from tinysnn.sim import (
+    InferenceSimulator,
+    TrainingProgress,
+    TrainingSimulator,
+    collect_counts,
+    make_training_simulator,
+    start_training,
+    train_epochs,
+    train_image,
+)
 
 N_INPUTS, N_NEURONS = 16, 6
 
@@ -232,3 +243,50 @@ def test_compiled_inference_equals_the_step_path():
         counts[integrator] = inference.run(events)
     assert counts[Integrator.step].sum() > 20
     assert torch.equal(counts[Integrator.compiled], counts[Integrator.step])
+
+
+def _windowed_simulator(replicas: int = 2):
+    model = small_model(Topology.tinysnn)
+    sim = SimConfig(presentation_ms=60, max_rate_hz=200.0, retry_rate_step_hz=100.0)
+    generators = replica_generators(0, replicas, torch.device("cpu"))
+    params = init_params(model, generators, torch.device("cpu"))
+    rule = build_rule(LEARNING["adaptive"], model, sim)
+    return make_training_simulator(params, NetworkConstants.build(model, sim), rule, sim, generators, FP32Quantizer())
+
+
+def test_a_training_pass_resumed_mid_way_equals_the_uninterrupted_one():
+    """train_epochs continues a pass from its progress (log and monitor, the monitor through its
+    state()/restore()) and the simulator's state: the same parameters, log, k and op counts."""
+    data, labels = images(10), torch.arange(10) % 3
+    schedule = EtaSchedule.build(LEARNING["adaptive"])
+    whole = _windowed_simulator()
+    whole_log = train_epochs(whole, data, labels, 2, schedule, monitor_every=3)
+
+    first, saved = _windowed_simulator(), {}
+
+    def stop_after_13(progress: TrainingProgress) -> None:  # in the second epoch, mid monitor window
+        if progress.log.images == 13:
+            saved.update(log=copy.deepcopy(progress.log), monitor=progress.monitor.state(),
+                         params=copy.deepcopy(first.params), ops=copy.deepcopy(first.ops),
+                         k_counts=first.k_counts.clone(), generators=[g.get_state() for g in first.generators])
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_epochs(first, data, labels, 2, schedule, monitor_every=3, on_image=stop_after_13)
+    second = _windowed_simulator()
+    second.params.weights.copy_(saved["params"].weights)
+    second.params.theta.copy_(saved["params"].theta)
+    second.ops, second.k_counts = saved["ops"], saved["k_counts"]
+    for generator, state in zip(second.generators, saved["generators"]):
+        generator.set_state(state)
+    progress = start_training(second, 3, torch.device("cpu"))
+    progress.log = saved["log"]
+    progress.monitor.restore(saved["monitor"])
+    log = train_epochs(second, data, labels, 2, schedule, monitor_every=3, progress=progress)
+
+    assert torch.equal(second.params.weights, whole.params.weights) and torch.equal(second.params.theta,
+                                                                                     whole.params.theta)
+    assert (log.images, log.presentations, log.running_accuracy) == (20, whole_log.presentations,
+                                                                      whole_log.running_accuracy)
+    assert len(log.running_accuracy) == 5 and torch.equal(log.spikes, whole_log.spikes)
+    assert torch.equal(log.k_counts, whole_log.k_counts) and second.ops == whole.ops
