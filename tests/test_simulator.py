@@ -268,17 +268,13 @@ def test_a_training_pass_resumed_mid_way_equals_the_uninterrupted_one():
         if progress.log.images == 13:
             saved.update(log=copy.deepcopy(progress.log), monitor=progress.monitor.state(),
                          params=copy.deepcopy(first.params), ops=copy.deepcopy(first.ops),
-                         k_counts=first.k_counts.clone(), generators=[g.get_state() for g in first.generators])
+                         k_counts=first.k_counts.clone(), generator_states=[g.get_state() for g in first.generators])
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         train_epochs(first, data, labels, 2, schedule, monitor_every=3, on_image=stop_after_13)
     second = _windowed_simulator()
-    second.params.weights.copy_(saved["params"].weights)
-    second.params.theta.copy_(saved["params"].theta)
-    second.ops, second.k_counts = saved["ops"], saved["k_counts"]
-    for generator, state in zip(second.generators, saved["generators"]):
-        generator.set_state(state)
+    second.restore(saved["params"], saved["ops"], saved["k_counts"], saved["generator_states"], [])
     progress = start_training(second, 3, torch.device("cpu"))
     progress.log = saved["log"]
     progress.monitor.restore(saved["monitor"])

@@ -52,7 +52,6 @@ from .sim import (
     InferenceSimulator,
     TrainingLog,
     TrainingProgress,
-    TrainingSimulator,
     collect_counts,
     make_training_simulator,
     start_training,
@@ -118,24 +117,6 @@ def _initial_params(config: TrainConfig, reference: Reference | None, generators
     return params
 
 
-def _resume(simulator: TrainingSimulator, progress: TrainingProgress, saved: TrainedState,
-            generators: list[torch.Generator], quant: Quantizer) -> None:
-    """Put ``simulator`` and the pass's ``progress`` back where the training ``saved`` stopped."""
-    simulator.params.weights.copy_(saved.params.weights)
-    simulator.params.theta.copy_(saved.params.theta)
-    simulator.ops = saved.ops
-    if simulator.k_counts is not None:
-        assert saved.log.k_counts is not None
-        simulator.k_counts.copy_(saved.log.k_counts)
-    for generator, state in zip(generators, saved.generator_states, strict=True):
-        generator.set_state(state)
-    for generator, state in zip(quant.generators, saved.rounding_states, strict=True):
-        generator.set_state(state)
-    assert saved.monitor is not None
-    progress.log = saved.log
-    progress.monitor.restore(saved.monitor)
-
-
 def _train(config: TrainConfig, params: NetworkParams, network: NetworkConstants, quant: Quantizer,
            generators: list[torch.Generator], train_set: Dataset, device: torch.device, meter: EnergyMeter,
            saved: TrainedState | None, save: Callable[[TrainedState], None]) -> tuple[TrainingLog, OpCounts]:
@@ -149,7 +130,11 @@ def _train(config: TrainConfig, params: NetworkParams, network: NetworkConstants
     monitor_every = min(config.run.monitor_every, total)
     progress = start_training(simulator, monitor_every, device)
     if saved is not None:
-        _resume(simulator, progress, saved, generators, quant)
+        simulator.restore(saved.params, saved.ops, saved.log.k_counts, saved.generator_states,
+                          saved.rounding_states)
+        assert saved.monitor is not None
+        progress.log = saved.log
+        progress.monitor.restore(saved.monitor)
         if saved.train_phase is not None:
             meter.phases["train"] = saved.train_phase
     bar = tqdm(total=total, initial=progress.log.images, desc="train", unit="img", disable=not config.run.progress,

@@ -58,6 +58,20 @@ class TrainingSimulator:
         self.params.theta[replicas] = part.params.theta
         self.ops += part.ops
 
+    def restore(self, params: NetworkParams, ops: OpCounts, k_counts: torch.Tensor | None,
+                generator_states: list[torch.Tensor], rounding_states: list[torch.Tensor]) -> None:
+        """Put the simulation back where a training stopped: its parameters, op and k counts, and the
+        states of its input and stochastic-rounding generators."""
+        self.params.weights.copy_(params.weights)
+        self.params.theta.copy_(params.theta)
+        self.ops = ops
+        if self.k_counts is not None:
+            assert k_counts is not None
+            self.k_counts.copy_(k_counts)
+        for generator, state in zip([*self.generators, *self.quant.generators],
+                                    [*generator_states, *rounding_states], strict=True):
+            generator.set_state(state)
+
     def plan(self, images: int) -> None:
         """Told that a pass of ``images`` images per replica follows: ``sim.integrator=auto`` chooses
         its integrator for it (the spike-driven rules have only the step path)."""
