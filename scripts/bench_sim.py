@@ -4,8 +4,8 @@
 For each network — the Diehl & Cook baseline (inhibitory population, pair STDP), tinySNN
 (direct inhibition, adaptive potentiation in 25 ms windows), tinySNN with the compiled
 integrator, two training-only variants (their inference is tinySNN's): the closed-form
-integrator and x_pre at each neuron's spike, and tinySNN on an 8-bit qWN device (``--rounding``)
-with the step path and the compiled kernel — rows give training ms/image at R=1 (B=1) and
+integrator and x_pre at each neuron's spike, tinySNN on an 8-bit qWN device (``--rounding``)
+with the step path and the compiled kernel, and on an 8-bit qW device compiled — rows give training ms/image at R=1 (B=1) and
 per replica at R = 4, 16, 32 (R = 16, 32 also with every core), and inference ms/image at
 B = 1, 64, 256, 1000; then one full MNIST epoch of tinySNN (R=1), extrapolated from a measured
 2,000-image run, and for the compiled networks the seconds their kernels take to build from an
@@ -58,6 +58,8 @@ NETWORKS = {
     # tinySNN on an 8-bit qWN device (QWN_FORMATS, --rounding): u and θ rounded where stored
     "tinysnn_qwn": (Topology.tinysnn, _ADAPTIVE, Integrator.step),
     "tinysnn_qwn_compiled": (Topology.tinysnn, _ADAPTIVE, Integrator.compiled),
+    # and on an 8-bit qW device (UQ0.8 weights, FP32 neurons), as an ITQ qW grid's replicas train
+    "tinysnn_qw_compiled": (Topology.tinysnn, _ADAPTIVE, Integrator.compiled),
 }
 #: variants that differ from another network in training only (no inference rows)
 TRAINING_ONLY = {"tinysnn_closed_form", "tinysnn_spike"}
@@ -84,10 +86,11 @@ def _setup(args: argparse.Namespace, replicas: int):
 
 
 def _quantizer(args: argparse.Namespace, replicas: int, device: torch.device) -> Quantizer:
-    """The network's device: FP32, or for the qWN rows one QWN_FORMATS spec per replica."""
-    if not args.network.startswith("tinysnn_qwn"):
+    """The network's device: FP32, or for the qW and qWN rows one spec of QWN_FORMATS per replica."""
+    if not args.network.startswith("tinysnn_qw"):
         return FP32Quantizer()
-    spec = QuantSpec(*QWN_FORMATS, Rounding(args.rounding), decay_frac_bits=16)
+    neurons = QWN_FORMATS[1:] if args.network.startswith("tinysnn_qwn") else (None, None)
+    spec = QuantSpec(QWN_FORMATS[0], *neurons, Rounding(args.rounding), decay_frac_bits=16)
     return FixedPointQuantizer([spec] * replicas, replica_generators(ROUNDING_SEED_OFFSET, replicas, device))
 
 

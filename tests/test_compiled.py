@@ -213,13 +213,13 @@ def test_auto_gives_the_step_paths_runs(tmp_path, monkeypatch, fp32_reference, q
     run(config(*overrides, "sim.integrator=step"), tmp_path / "step")
     monkeypatch.setattr(auto_module, "PAYS_AFTER", dict.fromkeys(PAYS_AFTER, 0))
     kernels = []
-    compiled = lif_window._run_compiled
+    compiled = lif_window.run_compiled
 
     def counted(kernel, *args):
         kernels.append(kernel)
         return compiled(kernel, *args)
 
-    monkeypatch.setattr(lif_window, "_run_compiled", counted)
+    monkeypatch.setattr(lif_window, "run_compiled", counted)
     run(config(*overrides, "sim.integrator=auto"), tmp_path / "auto")
     neurons = quant is not None and quant[1] is QuantTarget.wn
     assert (lif_window.lif_window_fixed_point if neurons else lif_window.lif_window) in kernels

@@ -105,13 +105,16 @@ def init_params(model: ModelConfig, generators: list[torch.Generator], device: t
     return params
 
 
+def normalization_scale(weights: torch.Tensor, total: float) -> torch.Tensor:
+    """total / Σ_i w_ij: the factor that scales each neuron j's incoming weights to sum to ``total``, [..., 1, N]."""
+    return total / weights.sum(-2, keepdim=True).clamp_min(1e-12)
+
+
 def normalize_weights_(weights: torch.Tensor, total: float) -> None:
     """Scale each neuron's incoming weights to sum to ``total`` (in place, [..., I, N])."""
-    sums = weights.sum(-2, keepdim=True)
-    weights.mul_(total / sums.clamp_min(1e-12))
+    weights.mul_(normalization_scale(weights, total))
 
 
-def end_presentation_(params: NetworkParams, steps: int, constants: NetworkConstants) -> None:
-    """After a training presentation: θ decays, weights are renormalised (every replica)."""
-    params.theta.mul_(math.exp(steps * constants.theta_decay_per_step_log))  # θ ← θ·exp(−T·dt/τ_θ)
-    normalize_weights_(params.weights, constants.weight_norm_total)
+def decay_theta_(theta: torch.Tensor, steps: int, constants: NetworkConstants) -> None:
+    """After a training presentation of ``steps`` steps: θ ← θ·exp(−T·dt/τ_θ) (in place)."""
+    theta.mul_(math.exp(steps * constants.theta_decay_per_step_log))

@@ -9,7 +9,8 @@ would draw it, so each replica equals its separate run and a whole ITQ grid trai
 simulation. A ``FixedPointQuantizer`` of one replica also rounds an evaluation batch [B, …]
 of that replica's network, the whole tensor at once. For the fused kernels, which round u and
 θ themselves, it gives its grids as tensors and draws stochastic rounding's U ahead, in the
-order ``store_membrane_`` and ``store_theta_`` would (``draw_ahead``).
+order ``store_membrane_`` and ``store_theta_`` would (``draw_ahead``); for the one that stores
+renormalised weights, the U ``store_weights_`` would draw (``weight_offsets``).
 """
 
 from __future__ import annotations
@@ -160,6 +161,8 @@ class FixedPointQuantizer:
         self.state_dtype = specs[0].state_dtype
         self._stochastic = [s.rounding is Rounding.stochastic for s in specs]
         self._grids: dict[tuple[str, torch.dtype, torch.device, int], Grid] = {}
+        #: ``weight_offsets``' buffer: the rows that do not draw keep their o between stores
+        self._weight_offsets: torch.Tensor | None = None
 
     def restricted(self, replicas: list[int]) -> "FixedPointQuantizer":
         return FixedPointQuantizer([self.specs[r] for r in replicas], [self.generators[r] for r in replicas])
@@ -241,6 +244,24 @@ class FixedPointQuantizer:
         """The grid ``store_membrane_`` (kind membrane) or ``store_theta_`` and ``threshold`` (threshold)
         round x [S, N] onto, every parameter a tensor: one compiled kernel serves every format."""
         return self._grid(kind, x, tensors=True)
+
+    def weight_offsets(self, weights: torch.Tensor) -> torch.Tensor:
+        """The o each element of ``weights`` [R, I, N] rounds with at this store of the whole tensor, for a
+        compiled kernel (``rounded`` on ``kernel_grid("weights", …)``): U drawn as ``store_weights_`` draws it
+        (the same generators, shapes and order), the grid's o for the replicas that do not round stochastically."""
+        grid = self._grid("weights", weights, tensors=True)
+        draws = self._draws(range(len(self.specs)))
+        if not draws:
+            return grid.offset  # type: ignore[return-value]  # [R, 1, 1]
+        offsets = self._weight_offsets
+        if offsets is None or offsets.shape != weights.shape or offsets.device != weights.device:
+            offsets = torch.empty(weights.shape, dtype=torch.float32, device=weights.device)
+            offsets.copy_(grid.offset.expand_as(offsets))  # type: ignore[union-attr]
+            self._weight_offsets = offsets
+        for where, generator in draws:
+            part = offsets[where]
+            torch.rand(part.shape, generator=generator, device=offsets.device, dtype=torch.float32, out=part)
+        return offsets
 
     @property
     def draws_ahead(self) -> bool:

@@ -136,7 +136,7 @@ class CompilerUnavailable(RuntimeError):
     """torch.compile could not build the kernel (no C++ compiler on CPU, no Triton on CUDA)."""
 
 
-def _run_compiled(kernel: Callable[..., tuple[torch.Tensor, ...]], *args: object) -> tuple[torch.Tensor, ...]:
+def run_compiled(kernel: Callable[..., tuple[torch.Tensor, ...]], *args: object) -> tuple[torch.Tensor, ...]:
     """``kernel`` compiled, on ``args``; a clear error when this machine cannot compile it."""
     # imported here, not at the top: importing dynamo costs seconds, and a process that only steps never needs it
     from torch._dynamo.exc import BackendCompilerFailed
@@ -155,7 +155,7 @@ def run_lif_window(u: torch.Tensor, last_spike: torch.Tensor, theta: torch.Tenso
                    w_inh: Scalar) -> tuple[torch.Tensor, ...]:
     """The compiled ``lif_window`` with neuron constants ``c`` (its u_th replaced by ``thresh``), from
     step ``first_step``."""
-    return _run_compiled(lif_window, u, last_spike, theta, inhibition, currents,
+    return run_compiled(lif_window, u, last_spike, theta, inhibition, currents,
                          torch.tensor(float(first_step), device=u.device), c.decay, thresh, c.reset, c.refrac_steps,
                          theta_plus, w_inh)
 
@@ -169,6 +169,6 @@ def run_fixed_point_window(u: torch.Tensor, last_spike: torch.Tensor, theta: tor
     def per_row(value: Scalar) -> torch.Tensor:
         return torch.as_tensor(value, dtype=torch.float32, device=u.device).view(-1, 1)
 
-    return _run_compiled(lif_window_fixed_point, u, last_spike, theta, inhibition, currents,
+    return run_compiled(lif_window_fixed_point, u, last_spike, theta, inhibition, currents,
                          torch.tensor(float(first_step), device=u.device), c.decay, per_row(thresh), c.reset,
                          c.refrac_steps, theta_plus, per_row(w_inh), membrane, threshold, offsets)

@@ -16,7 +16,7 @@ import torch
 from ..config import Integrator, SimConfig
 from ..encoding import SpikeEvents, merge_events, poisson_events, spike_probability
 from ..learning import LearningRule, trace_at
-from ..network import NetworkConstants, NetworkParams, end_presentation_
+from ..network import NetworkConstants, NetworkParams, decay_theta_, normalize_weights_
 from ..ops import OpCounts
 from ..quant import Quantizer
 from .layer import ExcitatoryLayer
@@ -96,10 +96,15 @@ class TrainingSimulator:
 
     def end_presentation(self) -> None:
         """θ decays and weights are renormalised; the device stores both."""
-        end_presentation_(self.params, self.sim.steps, self.network)
-        self.quant.store_weights_(self.params.weights)
+        decay_theta_(self.params.theta, self.sim.steps, self.network)
+        self._normalize_and_store_weights()
         self.quant.store_theta_(self.params.theta)
         self.ops.normalizations += self.params.replicas
+
+    def _normalize_and_store_weights(self) -> None:
+        """Each neuron's incoming weights scaled to sum to the normalisation total, then stored (every replica)."""
+        normalize_weights_(self.params.weights, self.network.weight_norm_total)
+        self.quant.store_weights_(self.params.weights)
 
     def _start_presentation(self, events: SpikeEvents) -> None:
         """Reset the per-presentation state (θ and weights persist) and count the presentation."""

@@ -4,7 +4,8 @@ The X→E current of a whole window is therefore one sparse product (or, for few
 gather and index_add); the per-step loop is elementwise only. Three integrators advance a
 window, chosen by ``sim.integrator``: ``step`` runs the reference step one step at a time,
 ``closed_form`` one small matmul per spike-free stretch, ``compiled`` one fused kernel per
-window (``lif_window``; on a qWN device ``lif_window_fixed_point``), ``auto`` the compiled
+window (``lif_window``; on a qWN device ``lif_window_fixed_point``; on a fixed-point device the
+weights are renormalised and stored by ``weight_store``), ``auto`` the compiled
 kernel once ``plan`` says the pass is long enough (``tinysnn.sim.auto``). At each window's end
 the rule updates the columns of the neurons that spiked in it.
 """
@@ -24,6 +25,7 @@ from .auto import choose_integrator
 from .currents import step_currents
 from .lif_window import run_fixed_point_window, run_lif_window
 from .training import TrainingSimulator
+from .weight_store import normalize_and_store_
 
 #: fired rows in a training window above which its current is a sparse product (both sum alike)
 SPARSE_PRODUCT_MIN_ROWS = 1_000
@@ -72,6 +74,13 @@ class WindowedTrainingSimulator(TrainingSimulator):
             alpha = self.device.exc.decay
             self.decay_matrix = torch.where(lag >= 0, alpha ** lag.clamp_min(0), 0.0).float()
             self.decay_powers = (alpha ** (k + 1)).float()
+
+    def _normalize_and_store_weights(self) -> None:
+        """On a fixed-point device with the compiled integrator, one fused kernel (``weight_store``)."""
+        if self.sim.integrator is Integrator.compiled and isinstance(self.quant, FixedPointQuantizer):
+            normalize_and_store_(self.params.weights, self.network.weight_norm_total, self.quant)
+        else:
+            super()._normalize_and_store_weights()
 
     def write_back(self, part: "TrainingSimulator", replicas: list[int]) -> None:
         super().write_back(part, replicas)
