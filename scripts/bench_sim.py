@@ -5,13 +5,13 @@ For each network — the Diehl & Cook baseline (inhibitory population, pair STDP
 (direct inhibition, adaptive potentiation in 25 ms windows), tinySNN with the compiled
 integrator, two training-only variants (their inference is tinySNN's): the closed-form
 integrator and x_pre at each neuron's spike, tinySNN on an 8-bit qWN device (``--rounding``)
-with the step path and the compiled kernel, and on an 8-bit qW device compiled — rows give training ms/image at R=1 (B=1) and
-per replica at R = 4, 16, 32 (R = 16, 32 also with every core), and inference ms/image at
-B = 1, 64, 256, 1000; then one full MNIST epoch of tinySNN (R=1), extrapolated from a measured
-2,000-image run, and for the compiled networks the seconds their kernels take to build from an
-empty inductor cache (what ``sim.integrator=auto`` weighs against the time they save). Each row
-runs in its own process so its peak memory (RSS; CUDA: peak allocated) is its own. Times are
-medians over repeated chunks after a warm-up.
+with the step path and the compiled kernel, and on an 8-bit qW device compiled — rows give
+training ms/image at R=1 (B=1) and per replica at R = 4, 16, 32 (R = 16, 32 also with every
+core), and inference ms/image at B = 1, 64, 256, 1000; then one full MNIST epoch of tinySNN
+(R=1), extrapolated from a measured 2,000-image run, and for the compiled networks the seconds
+their kernels take to build from an empty inductor cache (what ``sim.integrator=auto`` weighs
+against the time they save). Each row runs in its own process so its peak memory (RSS; CUDA:
+peak allocated) is its own. Times are medians over repeated chunks after a warm-up.
 
     python scripts/bench_sim.py [--neurons 400] [--steps 250] [--networks baseline tinysnn tinysnn_spike]
                                 [--only train infer epoch build] [--devices cpu cuda] [--replicas 1 4 16 32]
