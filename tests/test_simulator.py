@@ -71,6 +71,19 @@ def test_replicas_equal_separate_runs(topology, learning):
         assert torch.equal(counts[:, r], alone_counts[:, 0])
 
 
+def test_params_of_some_replicas_copies_them_and_of_a_slice_views_them():
+    """A retry's restricted simulator takes a copy of its replicas, in the order asked for."""
+    params = NetworkParams(weights=torch.rand(4, 3, 2, generator=torch.Generator().manual_seed(0)),
+                           theta=torch.arange(8.0).view(4, 2))
+    part = params.of([2, 0])
+    assert torch.equal(part.weights, torch.stack([params.weights[2], params.weights[0]]))
+    assert torch.equal(part.theta, torch.stack([params.theta[2], params.theta[0]]))
+    part.weights.zero_()
+    assert params.weights[2].sum() > 0  # a copy
+    params.of(slice(1, 3)).theta.zero_()
+    assert params.theta[1:3].sum() == 0  # a view
+
+
 def test_same_seed_same_result_and_other_seed_differs():
     data = images(6)
     a, _, _ = train(seed=1, replicas=1, data=data)
