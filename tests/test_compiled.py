@@ -15,7 +15,7 @@ from tinysnn.network import NetworkConstants, NetworkParams, init_params
 from tinysnn.pipeline import run
 from tinysnn.quant import FixedPointQuantizer, FP32Quantizer, QuantSpec, Rounding
 from tinysnn.runtime import replica_generators
-from tinysnn.sim import InferenceSimulator, lif_window, make_training_simulator, train_image
+from tinysnn.sim import InferenceSimulator, lif_window, make_training_simulator, train_image, weight_store
 from tinysnn.sim import auto as auto_module
 from tinysnn.sim.auto import PAYS_AFTER, choose_integrator
 
@@ -223,6 +223,9 @@ def test_auto_gives_the_step_paths_runs(tmp_path, monkeypatch, fp32_reference, q
     run(config(*overrides, "sim.integrator=auto"), tmp_path / "auto")
     neurons = quant is not None and quant[1] is QuantTarget.wn
     assert (lif_window.lif_window_fixed_point if neurons else lif_window.lif_window) in kernels
+    # ITQ training renormalises and stores its weights in the fused kernel; nothing else rounds weights there
+    itq = quant is not None and quant[0] is Scheme.itq
+    assert (weight_store.normalize_on_grid_ in kernels) is itq
     step, auto = (load_checkpoint(tmp_path / name / "checkpoint.pt") for name in ("step", "auto"))
     for key in ("weights", "theta", "assignments", "proportions"):
         assert torch.equal(auto[key], step[key]), key

@@ -156,8 +156,8 @@ def run_lif_window(u: torch.Tensor, last_spike: torch.Tensor, theta: torch.Tenso
     """The compiled ``lif_window`` with neuron constants ``c`` (its u_th replaced by ``thresh``), from
     step ``first_step``."""
     return run_compiled(lif_window, u, last_spike, theta, inhibition, currents,
-                         torch.tensor(float(first_step), device=u.device), c.decay, thresh, c.reset, c.refrac_steps,
-                         theta_plus, w_inh)
+                        torch.tensor(float(first_step), device=u.device), c.decay, thresh, c.reset, c.refrac_steps,
+                        theta_plus, w_inh)
 
 
 def run_fixed_point_window(u: torch.Tensor, last_spike: torch.Tensor, theta: torch.Tensor, inhibition: torch.Tensor,
@@ -170,5 +170,5 @@ def run_fixed_point_window(u: torch.Tensor, last_spike: torch.Tensor, theta: tor
         return torch.as_tensor(value, dtype=torch.float32, device=u.device).view(-1, 1)
 
     return run_compiled(lif_window_fixed_point, u, last_spike, theta, inhibition, currents,
-                         torch.tensor(float(first_step), device=u.device), c.decay, per_row(thresh), c.reset,
-                         c.refrac_steps, theta_plus, per_row(w_inh), membrane, threshold, offsets)
+                        torch.tensor(float(first_step), device=u.device), c.decay, per_row(thresh), c.reset,
+                        c.refrac_steps, theta_plus, per_row(w_inh), membrane, threshold, offsets)
