@@ -268,8 +268,8 @@ def _windowed_simulator(replicas: int = 2):
 
 
 def test_a_training_pass_resumed_mid_way_equals_the_uninterrupted_one():
-    """train_epochs continues a pass from its progress (log and monitor, the monitor through its
-    state()/restore()) and the simulator's state: the same parameters, log, k and op counts."""
+    """train_epochs continues a pass from its progress (TrainingProgress.restore: the log and the
+    monitor's state()) and the simulator's (restore): the same parameters, log, k and op counts."""
     data, labels = images(10), torch.arange(10) % 3
     schedule = EtaSchedule.build(LEARNING["adaptive"])
     whole = _windowed_simulator()
@@ -289,8 +289,7 @@ def test_a_training_pass_resumed_mid_way_equals_the_uninterrupted_one():
     second = _windowed_simulator()
     second.restore(saved["params"], saved["ops"], saved["k_counts"], saved["generator_states"], [])
     progress = start_training(second, 3, torch.device("cpu"))
-    progress.log = saved["log"]
-    progress.monitor.restore(saved["monitor"])
+    progress.restore(saved["log"], saved["monitor"])
     log = train_epochs(second, data, labels, 2, schedule, monitor_every=3, progress=progress)
 
     assert torch.equal(second.params.weights, whole.params.weights) and torch.equal(second.params.theta,

@@ -133,8 +133,7 @@ def _train(config: TrainConfig, params: NetworkParams, network: NetworkConstants
         simulator.restore(saved.params, saved.ops, saved.log.k_counts, saved.generator_states,
                           saved.rounding_states)
         assert saved.monitor is not None
-        progress.log = saved.log
-        progress.monitor.restore(saved.monitor)
+        progress.restore(saved.log, saved.monitor)
         if saved.train_phase is not None:
             meter.phases["train"] = saved.train_phase
     bar = tqdm(total=total, initial=progress.log.images, desc="train", unit="img", disable=not config.run.progress,
@@ -154,7 +153,7 @@ def _train(config: TrainConfig, params: NetworkParams, network: NetworkConstants
             bar.set_postfix(postfix, refresh=False)
         if log.images < total and time.monotonic() - last_save >= interval:
             phase.split()  # the meter's train phase so far
-            log.k_counts = simulator.k_counts.clone() if simulator.k_counts is not None else None
+            log.k_counts = simulator.k_counts_so_far()
             save(TrainedState(params, log, simulator.ops, [g.get_state() for g in generators],
                               meter.phases["train"], [g.get_state() for g in quant.generators],
                               progress.monitor.state()))

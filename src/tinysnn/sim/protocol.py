@@ -142,6 +142,11 @@ class TrainingProgress:
     log: TrainingLog
     monitor: RunningAccuracy
 
+    def restore(self, log: TrainingLog, monitor: dict[str, Any]) -> None:
+        """Continue a pass stopped after ``log.images`` images: its log, and its monitor's ``state()``."""
+        self.log = log
+        self.monitor.restore(monitor)
+
 
 def start_training(simulator: TrainingSimulator, monitor_every: int, device: torch.device) -> TrainingProgress:
     """A training pass of ``simulator``'s replicas before its first image."""
@@ -180,7 +185,7 @@ def train_epochs(simulator: TrainingSimulator, images: torch.Tensor, labels: tor
         log.seconds = earlier_seconds + time.perf_counter() - start
         if on_image is not None:
             on_image(progress)
-    log.k_counts = simulator.k_counts.clone() if simulator.k_counts is not None else None
+    log.k_counts = simulator.k_counts_so_far()
     return log
 
 

@@ -72,6 +72,10 @@ class TrainingSimulator:
                                     [*generator_states, *rounding_states], strict=True):
             generator.set_state(state)
 
+    def k_counts_so_far(self) -> torch.Tensor | None:
+        """A copy of ``k_counts`` for the training log (None for rules without k)."""
+        return self.k_counts.clone() if self.k_counts is not None else None
+
     def plan(self, images: int) -> None:
         """Told that a pass of ``images`` images per replica follows: ``sim.integrator=auto`` chooses
         its integrator for it (the spike-driven rules have only the step path)."""
