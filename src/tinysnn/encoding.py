@@ -39,6 +39,17 @@ class SpikeEvents:
     def counts_per_step(self) -> list[int]:
         return torch.bincount(self.time, minlength=self.steps).tolist()
 
+    def of_streams(self, keep: list[int], n_inputs: int) -> "SpikeEvents":
+        """The events of streams ``keep`` (ascending), renumbered 0 … len(keep) − 1: what ``merge_events``
+        gives for those streams' own event lists."""
+        renumbered = torch.full((self.streams,), -1, dtype=torch.long, device=self.stream.device)
+        renumbered[keep] = torch.arange(len(keep), device=self.stream.device)
+        stream = renumbered[self.stream]
+        kept = stream >= 0
+        stream = stream[kept]
+        row = self.row[kept] + (stream - self.stream[kept]) * n_inputs
+        return SpikeEvents(time=self.time[kept], stream=stream, row=row, steps=self.steps, streams=len(keep))
+
     def to_dense(self, n_inputs: int) -> torch.Tensor:
         """bool [T, S, n_inputs] (for tests and reference paths)."""
         dense = torch.zeros(self.steps, self.streams * n_inputs, dtype=torch.bool, device=self.time.device)

@@ -68,6 +68,11 @@ class Quantizer(Protocol):
         """This quantizer for a simulation of only ``replicas``."""
         ...
 
+    def rest_current_limit(self) -> torch.Tensor | None:
+        """Per replica [R] (float64), the step current below which a membrane at rest stays exactly at
+        rest; None where the membrane is not on a grid (FP32 u moves with any current)."""
+        ...
+
 
 class FP32Quantizer:
     """Nothing is fixed point."""
@@ -96,6 +101,9 @@ class FP32Quantizer:
 
     def restricted(self, replicas: list[int]) -> "FP32Quantizer":
         return self
+
+    def rest_current_limit(self) -> torch.Tensor | None:
+        return None
 
 
 class _Mark(NamedTuple):
@@ -166,6 +174,17 @@ class FixedPointQuantizer:
 
     def restricted(self, replicas: list[int]) -> "FixedPointQuantizer":
         return FixedPointQuantizer([self.specs[r] for r in replicas], [self.generators[r] for r in replicas])
+
+    def rest_current_limit(self) -> torch.Tensor | None:
+        """u = 0 stores round(α_q·0 + I) = floor(I/ε + o)·ε = 0 for 0 ≤ I < (1 − o)·ε (ε: the membrane's
+        step, o: 0 truncate, ½ nearest); −inf for stochastic rounding, which draws U at every step
+        whatever u is, so its presentations always run."""
+        if not self.quantizes_neurons:
+            return None
+        limits = [float("-inf") if s.rounding is Rounding.stochastic
+                  else (1.0 - OFFSET[s.rounding]) * s.membrane_format.step  # type: ignore[union-attr]
+                  for s in self.specs]
+        return torch.tensor(limits, dtype=torch.float64, device=self.generators[0].device)
 
     # --- device constants ------------------------------------------------------------------
 

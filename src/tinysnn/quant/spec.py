@@ -17,6 +17,7 @@ A ``QuantSpec`` is data; ``tinysnn.quant.quantizer`` applies specs to a simulati
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -75,13 +76,7 @@ class QuantSpec:
     def device_constants(self, network: NetworkConstants) -> DeviceConstants:
         """The constants a fixed-point device uses (qWN): α_q, u_reset and w_inh on the membrane grid, u_th on
         the threshold grid."""
-        if self.membrane_format is None or self.threshold_format is None:
-            return DeviceConstants.fp32(network)
-        scale = 2.0 ** self.decay_frac_bits
-        exc = dataclasses.replace(network.exc, decay=round(network.exc.decay * scale) / scale,
-                                  reset=_nearest(network.exc.reset, self.membrane_format))
-        return DeviceConstants(network=network, exc=exc, u_th=_nearest(network.exc.thresh, self.threshold_format),
-                               w_inh=_nearest(network.w_inh, self.membrane_format))
+        return _device_constants(self, network)
 
     def summary(self) -> dict[str, object]:
         return {"formats": self.formats(), "rounding": self.rounding.value,
@@ -89,6 +84,18 @@ class QuantSpec:
                 "membrane_step": self.membrane_format.step if self.membrane_format else None,
                 "threshold_step": self.threshold_format.step if self.threshold_format else None,
                 "decay_frac_bits": self.decay_frac_bits}
+
+
+@functools.cache
+def _device_constants(spec: QuantSpec, network: NetworkConstants) -> DeviceConstants:
+    """``QuantSpec.device_constants``, once per spec and network: every retry's restricted simulator asks again."""
+    if spec.membrane_format is None or spec.threshold_format is None:
+        return DeviceConstants.fp32(network)
+    scale = 2.0 ** spec.decay_frac_bits
+    exc = dataclasses.replace(network.exc, decay=round(network.exc.decay * scale) / scale,
+                              reset=_nearest(network.exc.reset, spec.membrane_format))
+    return DeviceConstants(network=network, exc=exc, u_th=_nearest(network.exc.thresh, spec.threshold_format),
+                           w_inh=_nearest(network.w_inh, spec.membrane_format))
 
 
 def _nearest(value: float, fmt: FixedPoint) -> float:

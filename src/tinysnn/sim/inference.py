@@ -4,7 +4,8 @@ The input current of a whole block of steps is one sparse × dense product [T·B
 the per-step loop is the reference step (``tinysnn.sim.layer``) on [B, N], or for tinySNN's
 network with ``sim.integrator=compiled`` (``auto``: once ``plan`` says the pass is long enough)
 the fused kernel in blocks of ``INFERENCE_KERNEL_STEPS`` steps — on a qWN device the fixed-point
-one, its stochastic rounding's U drawn ahead for each block.
+one, its stochastic rounding's U drawn ahead for each block. Images whose presentation is
+provably silent are not simulated (``tinysnn.sim.silence``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .auto import choose_integrator
 from .currents import step_currents
 from .layer import ExcitatoryLayer
 from .lif_window import run_fixed_point_window, run_lif_window
+from .silence import provable_row_max, silent_streams
 
 #: steps per fused-kernel call in compiled inference (blocks are whole multiples: one kernel per run)
 INFERENCE_KERNEL_STEPS = 10
@@ -45,6 +47,9 @@ class InferenceSimulator:
         self.ops = OpCounts()
         # sparse products of ~10k rows stay cache-resident; larger ones cost up to 5× more per row
         self.rows_per_block = rows_per_block
+        #: a range analysis observes u at every step: it sees every presentation simulated
+        self.rest_limit = self.quant.rest_current_limit() if observe is None else None
+        self.row_max = provable_row_max(weights, self.threshold, self.rest_limit)
         self.plan(None)
 
     def plan(self, images: int | None) -> None:
@@ -74,6 +79,26 @@ class InferenceSimulator:
         return self.run(events)
 
     def run(self, events: SpikeEvents) -> torch.Tensor:
+        if self.row_max is not None:
+            assert self.rest_limit is not None
+            silent = silent_streams(events, self.row_max, self.rest_limit, shared=True)
+            if bool(silent.any()):
+                return self._run_awake(events, silent)
+        return self._simulate(events)
+
+    def _run_awake(self, events: SpikeEvents, silent: torch.Tensor) -> torch.Tensor:
+        """Simulate only the images not ``silent`` [B] (``tinysnn.sim.silence``); the silent ones'
+        presentations are counted, their outcome is known: no spike."""
+        self.ops.presentations += int(silent.sum())
+        self.ops.input_spikes += int(silent[events.stream].sum())
+        counts = torch.zeros(events.streams, self.network.n_neurons, device=self.weights.device)
+        awake = (~silent).nonzero().flatten().tolist()
+        if awake:
+            counts[awake] = self._simulate(events.of_streams(awake, self.network.n_inputs))
+        return counts
+
+    def _simulate(self, events: SpikeEvents) -> torch.Tensor:
+        """Spike counts [B, N] of the presentation of ``events`` to the network, block by block."""
         batch = events.streams
         layer = ExcitatoryLayer(self.device, batch, self.quant, self.weights.device, self.observe)
         time_block = max(1, self.rows_per_block // batch)

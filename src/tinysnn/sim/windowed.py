@@ -7,7 +7,9 @@ window, chosen by ``sim.integrator``: ``step`` runs the reference step one step 
 window (``lif_window``; on a qWN device ``lif_window_fixed_point``; on a fixed-point device the
 weights are renormalised and stored by ``weight_store``), ``auto`` the compiled
 kernel once ``plan`` says the pass is long enough (``tinysnn.sim.auto``). At each window's end
-the rule updates the columns of the neurons that spiked in it.
+the rule updates the columns of the neurons that spiked in it. Replicas whose presentation is
+provably silent, and compiled windows that provably leave every replica at rest, are not
+simulated: their outcome is known (``tinysnn.sim.silence``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..quant import FixedPointQuantizer, Quantizer
 from .auto import choose_integrator
 from .currents import step_currents
 from .lif_window import run_fixed_point_window, run_lif_window
+from .silence import silent_replicas
 from .training import TrainingSimulator
 from .weight_store import normalize_and_store_
 
@@ -40,6 +43,10 @@ class WindowedTrainingSimulator(TrainingSimulator):
         self.counts = torch.zeros_like(self.layer.counts)
         #: how often each replica updated with each k (k = column index), for the record
         self.k_counts = torch.zeros(params.replicas, rule.largest_factor(sim.steps) + 1, device=self.counts.device)
+        #: per replica, the step current below which u = 0 stays at rest (None: FP32 membranes)
+        self.rest_limit = quant.rest_current_limit()
+        #: whether every replica's windows may be proven to rest (each rounds deterministically)
+        self.may_rest = self.rest_limit is not None and bool((self.rest_limit > 0).all())
         #: sim.integrator as configured (``auto`` is resolved by ``plan``)
         self.requested = sim.integrator
         self._use(self._choose(None))
@@ -87,6 +94,29 @@ class WindowedTrainingSimulator(TrainingSimulator):
         self.k_counts[replicas] += part.k_counts  # type: ignore[index]
 
     def run(self, events: SpikeEvents, eta: float) -> torch.Tensor:
+        if self.rest_limit is not None:
+            silent = silent_replicas(events, self.params.weights, self.quant.threshold(self.params.theta, self.device),
+                                     self.rest_limit)
+            if bool(silent.any()):
+                return self._run_awake(events, eta, silent)
+        return self._simulate(events, eta)
+
+    def _run_awake(self, events: SpikeEvents, eta: float, silent: torch.Tensor) -> torch.Tensor:
+        """Simulate only the replicas not ``silent`` [R] (``tinysnn.sim.silence``); the silent ones'
+        presentation is counted, its outcome is known: no spike, θ and weights unchanged."""
+        self.ops.presentations += int(silent.sum())
+        self.ops.input_spikes += int(silent[events.stream].sum())
+        counts = torch.zeros_like(self.counts)
+        awake = (~silent).nonzero().flatten().tolist()
+        if awake:
+            part = self.restricted(awake)
+            assert isinstance(part, WindowedTrainingSimulator)
+            counts[awake] = part._simulate(events.of_streams(awake, self.network.n_inputs), eta)
+            self.write_back(part, awake)
+        return counts
+
+    def _simulate(self, events: SpikeEvents, eta: float) -> torch.Tensor:
+        """The presentation of ``events`` to every replica, window by window; spike counts [R, N]."""
         self._start_presentation(events)
         self.counts.zero_()
         self.arriving = self.no_arriving
@@ -175,6 +205,8 @@ class WindowedTrainingSimulator(TrainingSimulator):
         rounding's U drawn ahead (each step's u and each spike's θ: at most 2 slots a step, W certainly)."""
         quant, layer, theta, steps = self.quant, self.layer, self.params.theta, stop - start
         assert isinstance(quant, FixedPointQuantizer)
+        if self._rests_through(currents):
+            return False
         drawn = quant.draw_ahead(layer.u.shape, slots=2 * steps, used=steps)
         layer.u, layer.last_spike, rounded_theta, layer.counts, self.arriving, used = run_fixed_point_window(
             layer.u, layer.last_spike, theta, self.arriving, currents, start, self.device.exc,
@@ -184,6 +216,16 @@ class WindowedTrainingSimulator(TrainingSimulator):
         drawn.settle_([int(n) for n in used.flatten().tolist()])
         theta.copy_(rounded_theta)
         return bool(layer.counts.any())
+
+    def _rests_through(self, currents: torch.Tensor) -> bool:
+        """Whether the window provably leaves every replica at rest (``tinysnn.sim.silence``): u = 0, no
+        inhibition under way, every V_th > 0 and each step's current ``currents`` [W, R, N] below the
+        replica's rest limit (currents sum non-negative weights). Its outcome is then known: u, θ and
+        the weights unchanged, no spike."""
+        if not self.may_rest or bool(self.layer.u.any()) or bool(self.arriving.any()):
+            return False
+        return bool((currents.amax((0, 2)) < self.rest_limit).all()) and bool(
+            (self.quant.threshold(self.params.theta, self.device) > 0).all())
 
     def _pre_trace(self, events: SpikeEvents, lo: int, hi: int, start: int, stop: int, replica_idx: torch.Tensor,
                    neuron_idx: torch.Tensor) -> torch.Tensor:
