@@ -1,6 +1,6 @@
 import torch
 
-from tinysnn.encoding import merge_events, poisson_events, spike_probability
+from tinysnn.encoding import merge_events, poisson_events, spike_probability, stream_events
 
 
 def test_probability_is_rate_times_dt():
@@ -42,3 +42,24 @@ def test_merge_keeps_each_stream_and_sorts_by_time():
     assert torch.equal(dense[:, 2], parts[1].to_dense(4)[:, 0])
     assert not dense[:, 1].any()
     assert torch.all(merged.time[1:] >= merged.time[:-1])
+
+
+def test_streams_of_one_image_list_what_their_merged_own_lists_give():
+    """Training's encoding (every replica the same image, its own generator) and a batch of different
+    images: the merge of each stream's own poisson_events, and each generator left where it would be."""
+    image = (torch.rand(1, 64, generator=torch.Generator().manual_seed(1)) * 255).to(torch.uint8)
+    image[0, :10] = 0  # dark pixels draw nothing
+    different = (torch.rand(3, 64, generator=torch.Generator().manual_seed(2)) * 255).to(torch.uint8)
+    for images in (image.expand(4, -1), different):
+        p = spike_probability(images, 300.0, dt_ms=0.5)
+        streams = p.shape[0]
+        mine = [torch.Generator().manual_seed(10 + s) for s in range(streams)]
+        theirs = [torch.Generator().manual_seed(10 + s) for s in range(streams)]
+        events = stream_events(p, 40, mine)
+        parts = [poisson_events(p[s:s + 1], 40, g) for s, g in enumerate(theirs)]
+        expected = merge_events(parts, list(range(streams)), streams, 64, 40, torch.device("cpu"))
+        assert events.time.numel() > 100
+        for field in ("time", "stream", "row"):
+            assert torch.equal(getattr(events, field), getattr(expected, field))
+        assert (events.steps, events.streams) == (40, streams)
+        assert all(torch.equal(a.get_state(), b.get_state()) for a, b in zip(mine, theirs))

@@ -8,6 +8,7 @@ pixels (dark pixels can never fire), which makes encoding ~5× cheaper on MNIST.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
@@ -66,6 +67,26 @@ def poisson_events(probability: torch.Tensor, steps: int, generator: torch.Gener
     time, which = (draws < flat[active]).nonzero(as_tuple=True)
     row = active[which]
     return SpikeEvents(time=time, stream=row // n_inputs, row=row, steps=steps, streams=streams)
+
+
+def stream_events(probability: torch.Tensor, steps: int, generators: Sequence[torch.Generator]) -> SpikeEvents:
+    """Bernoulli spikes of S streams [S, I], stream s drawing from ``generators[s]``: ``merge_events`` of
+    each stream's own ``poisson_events``, bit for bit.
+
+    Streams of one image (a training image shown to every replica) draw into one tensor and are
+    compared and listed at once: per stream, the list and the merge's sort cost more than the draws.
+    """
+    streams, n_inputs = probability.shape
+    if not bool((probability == probability[0]).all()):
+        parts = [poisson_events(probability[s:s + 1], steps, g) for s, g in enumerate(generators)]
+        return merge_events(parts, list(range(streams)), streams, n_inputs, steps, probability.device)
+    active = probability[0].nonzero().squeeze(1)
+    draws = torch.empty(streams, steps, active.numel(), device=probability.device)
+    for s, generator in enumerate(generators):  # what each stream's poisson_events draws
+        torch.rand(steps, active.numel(), generator=generator, device=probability.device, out=draws[s])
+    # listed by (time, stream, pixel): the merge's stable sort of each stream's (time, pixel) list
+    time, stream, which = (draws < probability[0, active]).permute(1, 0, 2).nonzero(as_tuple=True)
+    return SpikeEvents(time=time, stream=stream, row=stream * n_inputs + active[which], steps=steps, streams=streams)
 
 
 def merge_events(parts: list[SpikeEvents], stream_ids: list[int], streams: int, n_inputs: int, steps: int,

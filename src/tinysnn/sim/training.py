@@ -14,7 +14,7 @@ from itertools import accumulate
 import torch
 
 from ..config import Integrator, SimConfig
-from ..encoding import SpikeEvents, merge_events, poisson_events, spike_probability
+from ..encoding import SpikeEvents, spike_probability, stream_events
 from ..learning import LearningRule, trace_at
 from ..network import NetworkConstants, NetworkParams, decay_theta_, normalize_weights_
 from ..ops import OpCounts
@@ -87,11 +87,7 @@ class TrainingSimulator:
 
     def encode(self, images: torch.Tensor, max_rate_hz: float) -> SpikeEvents:
         """Input events of every replica (each draws from its own generator)."""
-        probability = spike_probability(images, max_rate_hz, self.sim.dt_ms)
-        replicas = list(range(self.params.replicas))
-        parts = [poisson_events(probability[r:r + 1], self.sim.steps, self.generators[r]) for r in replicas]
-        return merge_events(parts, replicas, self.params.replicas, self.network.n_inputs, self.sim.steps,
-                            probability.device)
+        return stream_events(spike_probability(images, max_rate_hz, self.sim.dt_ms), self.sim.steps, self.generators)
 
     def present(self, images: torch.Tensor, max_rate_hz: float, eta: float) -> torch.Tensor:
         """Simulate one presentation of ``images`` [R, I] (one per replica) with η_post ``eta``;
