@@ -44,7 +44,7 @@ def test_rest_limit_is_the_current_a_deterministic_rounding_leaves_at_zero():
     assert FP32Quantizer().rest_current_limit() is None
 
 
-def test_silent_replicas_need_every_steps_bound_below_the_limit_and_a_positive_threshold():
+def test_silent_replicas_need_every_steps_current_below_the_limit_and_a_positive_threshold():
     steps = 4
     # stream 0: inputs 0 and 1 at step 2; stream 1: input 0 at steps 0 and 1; stream 2: nothing
     time, stream, pixel = torch.tensor([0, 1, 2, 2]), torch.tensor([1, 1, 0, 0]), torch.tensor([0, 0, 0, 1])
@@ -52,16 +52,23 @@ def test_silent_replicas_need_every_steps_bound_below_the_limit_and_a_positive_t
     events = dataclasses.replace(events, time=time, stream=stream, row=stream * 2 + pixel)
     weights = torch.tensor([[3.0, 1.0], [0.5, 2.5]]).expand(3, 2, 2).clone()  # row maxima 3 and 2.5
     threshold = torch.full((3, 2), 10.0)
-    # stream 0's worst step sums 3 + 2.5 = 5.5, stream 1's 3 (two steps of 3 do not add up)
-    assert silence.silent_replicas(events, weights, threshold, torch.full((3,), 5.6, dtype=torch.float64)).tolist() \
-        == [True, True, True]
-    assert silence.silent_replicas(events, weights, threshold, torch.full((3,), 5.5, dtype=torch.float64)).tolist() \
-        == [False, True, True]
-    assert silence.silent_replicas(events, weights, threshold, torch.full((3,), 3.0, dtype=torch.float64)).tolist() \
-        == [False, False, True]
-    threshold[2, 1] = 0.0  # u = 0 reaches a zero threshold
-    no_proof = torch.tensor([5.6, float("-inf"), 5.6], dtype=torch.float64)
-    assert silence.silent_replicas(events, weights, threshold, no_proof).tolist() == [True, False, False]
+
+    def silent(limit: float, threshold: torch.Tensor = threshold) -> list[bool]:
+        limits = torch.full((3,), limit, dtype=torch.float64)
+        return silence.silent_replicas(events, weights, threshold, limits).tolist()
+
+    # stream 0's worst step: bound 3 + 2.5 = 5.5, exact currents 3 + 0.5 and 1 + 2.5; stream 1's: 3
+    # (two steps of 3 do not add up)
+    assert silent(5.6) == [True, True, True]  # the bound proves it
+    assert silent(5.5) == [True, True, True]  # the bound does not, the exact currents do
+    assert silent(3.5) == [False, True, True]
+    assert silent(3.0) == [False, False, True]
+    assert silence.largest_current(events, weights, torch.tensor([True, True, False])).tolist() == [3.5, 3.0, 0.0]
+    zero_threshold = threshold.clone()
+    zero_threshold[2, 1] = 0.0  # u = 0 reaches a zero threshold
+    assert silent(5.6, zero_threshold) == [True, True, False]
+    no_proof = torch.tensor([5.6, float("-inf"), 5.6], dtype=torch.float64)  # stochastic rounding
+    assert silence.silent_replicas(events, weights, threshold, no_proof).tolist() == [True, False, True]
 
 
 def test_events_of_some_streams_are_those_streams_merged():
@@ -98,9 +105,21 @@ def train(integrator: Integrator, images: int = 8):
     return simulator, results, [g.get_state() for g in [*generators, *quant.generators]]
 
 
+def assert_equal_trainings(a, b) -> None:
+    """Two ``train`` results: the same counts, presentations, weights, θ, op and k counts and generator states."""
+    (sim_a, results_a, states_a), (sim_b, results_b, states_b) = a, b
+    for (counts, presentations), (expected, expected_presentations) in zip(results_a, results_b):
+        assert torch.equal(counts, expected) and presentations == expected_presentations
+    assert torch.equal(sim_a.params.weights, sim_b.params.weights)
+    assert torch.equal(sim_a.params.theta, sim_b.params.theta)
+    assert sim_a.ops == sim_b.ops and torch.equal(sim_a.k_counts, sim_b.k_counts)
+    assert all(torch.equal(x, y) for x, y in zip(states_a, states_b))
+
+
 def test_skipping_silent_presentations_changes_nothing(monkeypatch):
     """Weights, θ, spike counts, presentations, op and k counts and every generator's state equal a
-    training that simulates every presentation; and the skip did happen, to some replicas, not all."""
+    training that simulates every presentation, with and without the exact currents' proofs; and
+    the skip did happen, to some replicas, not all, the exact currents proving more."""
     skipped = []
 
     def counting(*args):
@@ -109,19 +128,22 @@ def test_skipping_silent_presentations_changes_nothing(monkeypatch):
         return silent
 
     monkeypatch.setattr(windowed, "silent_replicas", counting)
-    fast, fast_results, fast_states = train(Integrator.step)
+    fast = train(Integrator.step)
     skipped_per_replica = torch.stack([s for s in skipped if s.numel() == len(GRID)]).sum(0)
     assert skipped_per_replica[0] > 0 and skipped_per_replica[2:4].sum() == 0
     assert any(0 < int(s.sum()) < s.numel() for s in skipped)  # some presentations simulate only part
+    with_exact = int(torch.cat(skipped).sum())
+
+    skipped.clear()
+    monkeypatch.setattr(silence, "EXACT_WITHIN", 0.0)  # the row-max bound alone
+    bound_only = train(Integrator.step)
+    assert 0 < int(torch.cat(skipped).sum()) < with_exact
 
     monkeypatch.setattr(windowed, "silent_replicas", lambda events, *_: torch.zeros(events.streams, dtype=torch.bool))
-    full, full_results, full_states = train(Integrator.step)
-    assert sum(float(counts.sum()) for counts, _ in full_results) > 20 * len(GRID)  # the others fire
-    for (counts, presentations), (expected, expected_presentations) in zip(fast_results, full_results):
-        assert torch.equal(counts, expected) and presentations == expected_presentations
-    assert torch.equal(fast.params.weights, full.params.weights) and torch.equal(fast.params.theta, full.params.theta)
-    assert fast.ops == full.ops and torch.equal(fast.k_counts, full.k_counts)
-    assert all(torch.equal(a, b) for a, b in zip(fast_states, full_states))
+    full = train(Integrator.step)
+    assert sum(float(counts.sum()) for counts, _ in full[1]) > 20 * len(GRID)  # the others fire
+    assert_equal_trainings(fast, full)
+    assert_equal_trainings(bound_only, full)
 
 
 @pytest.mark.parametrize("rounding", [Rounding.truncate, Rounding.nearest])

@@ -9,8 +9,9 @@ were, and its input spikes drawn and counted — the simulators' outcome, bit fo
 
 The current of neuron n at step t sums the weights w_jn ≥ 0 of the inputs j that fired then, so
 B_t = Σ_j max_n w_jn bounds it; B_t below the limit at every step proves a replica's (training)
-or an image's (inference) presentation silent. A compiled training window checks the exact
-currents instead (``WindowedTrainingSimulator._rests_through``).
+or an image's (inference) presentation silent. A training replica whose B_t is close is checked
+against its exact currents, and so is each compiled training window where every replica rests
+(``WindowedTrainingSimulator._rests_through``).
 
 Why it matters: at 4 bits a qWN membrane's step ε is 32 mV against ≈ 1 mV per input spike, so
 such networks never fire, and D&C's retry rule presents each image to them six times.
@@ -21,16 +22,20 @@ from __future__ import annotations
 import torch
 
 from ..encoding import SpikeEvents
+from .currents import spike_matrix_product
+
+#: a training replica whose bound B_t exceeds its limit by less than this factor is checked against its
+#: exact currents (one sparse product): at the raised rates of retries B_t, a sum of row maxima, is loose
+EXACT_WITHIN = 4.0
 
 #: a float32 sum of at most 784 non-negative weights (an input fires at most once a step) exceeds
-#: its exact value by less than this factor, in any order: (1 + 2^−24)^784 < 1 + 2^−14
+#: its exact value by less than this factor, in any order: (1 + 2^−24)^784 < 1 + 2^−14 (and two
+#: sums of the same currents, in different orders, differ by less)
 SUM_MARGIN = 1.0 + 2.0 ** -10
 
 
-def silent_streams(events: SpikeEvents, row_max: torch.Tensor, rest_limit: torch.Tensor, *,
-                   shared: bool) -> torch.Tensor:
-    """bool [S]: the streams of ``events`` whose every step's B_t = Σ_j max_n w_jn, over the inputs j
-    that fired then, is below ``rest_limit`` [S] (with ``SUM_MARGIN``).
+def largest_step_bound(events: SpikeEvents, row_max: torch.Tensor, *, shared: bool) -> torch.Tensor:
+    """[S] (float64): each stream's largest B_t = Σ_j max_n w_jn over the inputs j that fired at step t.
 
     row_max (float64): max_n w_jn, [S·I] one block per stream (the replicas of a training
     simulation), or [I] for one network ``shared`` by every stream (the images of an inference batch).
@@ -38,7 +43,14 @@ def silent_streams(events: SpikeEvents, row_max: torch.Tensor, rest_limit: torch
     rows = events.row - events.stream * row_max.numel() if shared else events.row
     bound = torch.zeros(events.streams * events.steps, dtype=torch.float64, device=row_max.device)
     bound.index_add_(0, events.stream * events.steps + events.time, row_max[rows])
-    return bound.view(events.streams, events.steps).amax(1) * SUM_MARGIN < rest_limit
+    return bound.view(events.streams, events.steps).amax(1)
+
+
+def silent_streams(events: SpikeEvents, row_max: torch.Tensor, rest_limit: torch.Tensor, *,
+                   shared: bool) -> torch.Tensor:
+    """bool [S]: the streams of ``events`` whose every step's B_t is below ``rest_limit`` [S] (with
+    ``SUM_MARGIN``; ``largest_step_bound``)."""
+    return largest_step_bound(events, row_max, shared=shared) * SUM_MARGIN < rest_limit
 
 
 def silent_replicas(events: SpikeEvents, weights: torch.Tensor, threshold: torch.Tensor,
@@ -55,7 +67,27 @@ def silent_replicas(events: SpikeEvents, weights: torch.Tensor, threshold: torch
     row_max = torch.zeros(replicas, n_inputs, dtype=torch.float64, device=weights.device)
     for r in candidates.nonzero().flatten().tolist():  # only where it can prove anything
         row_max[r] = weights[r].amax(1)
-    return candidates & silent_streams(events, row_max.view(-1), rest_limit, shared=False)
+    bound = largest_step_bound(events, row_max.view(-1), shared=False)
+    silent = candidates & (bound * SUM_MARGIN < rest_limit)
+    unsure = candidates & ~silent & (bound < EXACT_WITHIN * rest_limit)
+    if bool(unsure.any()):
+        silent |= unsure & (largest_current(events, weights, unsure) * SUM_MARGIN < rest_limit)
+    return silent
+
+
+def largest_current(events: SpikeEvents, weights: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+    """[R] (float64): the largest step current any neuron of each replica in ``which`` [R] gets from
+    ``events`` with ``weights`` [R, I, N] (one sparse product for them all); 0 for the others."""
+    replicas, _, n = weights.shape
+    chosen = which.nonzero().flatten()
+    local = torch.full((replicas,), -1, dtype=torch.long, device=weights.device)
+    local[chosen] = torch.arange(chosen.numel(), device=weights.device)
+    keep = which[events.stream]
+    slots = events.time[keep] * chosen.numel() + local[events.stream[keep]]  # time-major: non-decreasing
+    current = spike_matrix_product(slots, events.row[keep], events.steps * chosen.numel(), weights.view(-1, n))
+    largest = torch.zeros(replicas, dtype=torch.float64, device=weights.device)
+    largest[chosen] = current.view(events.steps, chosen.numel(), n).amax((0, 2)).double()
+    return largest
 
 
 def provable_row_max(weights: torch.Tensor, threshold: torch.Tensor, rest_limit: torch.Tensor | None
