@@ -31,9 +31,9 @@ LEARNING = LearningConfig(rule=Rule.adaptive, nu_post=0.05, update_window_ms=5.0
 RETRYING = dataclasses.replace(SIM, min_spikes=20)
 
 
-def train(specs: list[QuantSpec], integrator: Integrator, images: int = 6):
-    """Train replicas with ``specs`` (rounding generators of seeds 100 + r) on the same images;
-    returns the parameters, the counts and presentations per image, and the rounding generators' states."""
+def grid_simulator(specs: list[QuantSpec], integrator: Integrator):
+    """A training simulator of replicas with ``specs`` (input generators of seeds 7 + r, rounding
+    generators of seeds 100 + r), presenting again below 20 spikes."""
     sim = dataclasses.replace(RETRYING, integrator=integrator)
     m = model()
     quant = FixedPointQuantizer(specs, replica_generators(100, len(specs), CPU))
@@ -41,11 +41,22 @@ def train(specs: list[QuantSpec], integrator: Integrator, images: int = 6):
     params = init_params(m, generators, CPU)
     quant.store_weights_(params.weights)
     quant.store_theta_(params.theta)
-    simulator = make_training_simulator(params, NetworkConstants.build(m, sim), build_rule(LEARNING, m, sim), sim,
-                                        generators, quant)
+    return make_training_simulator(params, NetworkConstants.build(m, sim), build_rule(LEARNING, m, sim), sim,
+                                   generators, quant)
+
+
+def train_on_images(simulator, images: int) -> list[tuple[torch.Tensor, int]]:
+    """Every replica trained on the same ``images`` random images; the counts and presentations per image."""
     data = (torch.rand(images, N_INPUTS, generator=torch.Generator().manual_seed(2)) * 255).to(torch.uint8)
-    results = [train_image(simulator, image.expand(len(specs), -1), LEARNING.nu_post) for image in data]
-    return params, results, [g.get_state() for g in quant.generators]
+    return [train_image(simulator, image.expand(simulator.params.replicas, -1), LEARNING.nu_post) for image in data]
+
+
+def train(specs: list[QuantSpec], integrator: Integrator, images: int = 6):
+    """Train replicas with ``specs`` on the same images; returns the parameters, the counts and
+    presentations per image, and the rounding generators' states."""
+    simulator = grid_simulator(specs, integrator)
+    results = train_on_images(simulator, images)
+    return simulator.params, results, [g.get_state() for g in simulator.quant.generators]
 
 
 def assert_same_training(specs: list[QuantSpec]) -> None:

@@ -8,22 +8,19 @@ import torch
 
 from tinysnn.config import Integrator, QuantTarget
 from tinysnn.encoding import merge_events, poisson_events, spike_probability
-from tinysnn.learning import build_rule
-from tinysnn.network import NetworkConstants, NetworkParams, init_params
+from tinysnn.network import NetworkParams
 from tinysnn.quant import FixedPointQuantizer, FP32Quantizer, Rounding
 from tinysnn.runtime import replica_generators
 from tinysnn.sim import (
     InferenceSimulator,
     collect_counts,
     inference,
-    make_training_simulator,
     silence,
-    train_image,
     windowed,
 )
 
-from .test_compiled import LEARNING, RETRYING, assert_same_training
-from .test_quant_sim import N_INPUTS, SIM, model, spec, trained_network
+from .test_compiled import LEARNING, RETRYING, assert_same_training, grid_simulator, train_on_images
+from .test_quant_sim import N_INPUTS, SIM, spec, trained_network
 
 CPU = torch.device("cpu")
 
@@ -90,19 +87,10 @@ GRID = [spec(4, Rounding.truncate), spec(4, Rounding.nearest), spec(8, Rounding.
 
 
 def train(integrator: Integrator, images: int = 8):
-    """The GRID's replicas trained on the same images with retries; the simulator, counts and rounding states."""
-    sim = dataclasses.replace(RETRYING, integrator=integrator)
-    m = model()
-    quant = FixedPointQuantizer(GRID, replica_generators(100, len(GRID), CPU))
-    generators = replica_generators(7, len(GRID), CPU)
-    params = init_params(m, generators, CPU)
-    quant.store_weights_(params.weights)
-    quant.store_theta_(params.theta)
-    simulator = make_training_simulator(params, NetworkConstants.build(m, sim), build_rule(LEARNING, m, sim), sim,
-                                        generators, quant)
-    data = (torch.rand(images, N_INPUTS, generator=torch.Generator().manual_seed(2)) * 255).to(torch.uint8)
-    results = [train_image(simulator, image.expand(len(GRID), -1), LEARNING.nu_post) for image in data]
-    return simulator, results, [g.get_state() for g in [*generators, *quant.generators]]
+    """The GRID's replicas trained on the same images with retries: the simulator, counts, every generator's state."""
+    simulator = grid_simulator(GRID, integrator)
+    results = train_on_images(simulator, images)
+    return simulator, results, [g.get_state() for g in [*simulator.generators, *simulator.quant.generators]]
 
 
 def assert_equal_trainings(a, b) -> None:
@@ -149,15 +137,8 @@ def test_skipping_silent_presentations_changes_nothing(monkeypatch):
 @pytest.mark.parametrize("rounding", [Rounding.truncate, Rounding.nearest])
 def test_a_replica_proven_silent_does_not_fire(rounding):
     """The proof against the simulation itself: each presentation marked silent, simulated, makes no spike."""
-    sim = dataclasses.replace(RETRYING, integrator=Integrator.step)
-    m = model()
-    quant = FixedPointQuantizer([spec(4, rounding)] * 6, replica_generators(100, 6, CPU))
-    generators = replica_generators(7, 6, CPU)
-    params = init_params(m, generators, CPU)
-    quant.store_weights_(params.weights)
-    quant.store_theta_(params.theta)
-    simulator = make_training_simulator(params, NetworkConstants.build(m, sim), build_rule(LEARNING, m, sim), sim,
-                                        generators, quant)
+    simulator = grid_simulator([spec(4, rounding)] * 6, Integrator.step)
+    params, quant = simulator.params, simulator.quant
     images = (torch.rand(6, N_INPUTS, generator=torch.Generator().manual_seed(5)) * 255).to(torch.uint8)
     proven = 0
     rates = (SIM.max_rate_hz / 8, SIM.max_rate_hz / 4, SIM.max_rate_hz, SIM.max_rate_hz + 3 * SIM.retry_rate_step_hz)

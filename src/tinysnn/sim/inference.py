@@ -24,7 +24,7 @@ from .auto import choose_integrator
 from .currents import step_currents
 from .layer import ExcitatoryLayer
 from .lif_window import run_fixed_point_window, run_lif_window
-from .silence import provable_row_max, silent_streams
+from .silence import count_skipped_, provable_row_max, silent_streams
 
 #: steps per fused-kernel call in compiled inference (blocks are whole multiples: one kernel per run)
 INFERENCE_KERNEL_STEPS = 10
@@ -89,8 +89,7 @@ class InferenceSimulator:
     def _run_awake(self, events: SpikeEvents, silent: torch.Tensor) -> torch.Tensor:
         """Simulate only the images not ``silent`` [B] (``tinysnn.sim.silence``); the silent ones'
         presentations are counted, their outcome is known: no spike."""
-        self.ops.presentations += int(silent.sum())
-        self.ops.input_spikes += int(silent[events.stream].sum())
+        count_skipped_(self.ops, events, silent)
         counts = torch.zeros(events.streams, self.network.n_neurons, device=self.weights.device)
         awake = (~silent).nonzero().flatten().tolist()
         if awake:

@@ -26,7 +26,7 @@ from ..quant import FixedPointQuantizer, Quantizer
 from .auto import choose_integrator
 from .currents import step_currents
 from .lif_window import run_fixed_point_window, run_lif_window
-from .silence import silent_replicas
+from .silence import count_skipped_, silent_replicas
 from .training import TrainingSimulator
 from .weight_store import normalize_and_store_
 
@@ -104,8 +104,7 @@ class WindowedTrainingSimulator(TrainingSimulator):
     def _run_awake(self, events: SpikeEvents, eta: float, silent: torch.Tensor) -> torch.Tensor:
         """Simulate only the replicas not ``silent`` [R] (``tinysnn.sim.silence``); the silent ones'
         presentation is counted, its outcome is known: no spike, θ and weights unchanged."""
-        self.ops.presentations += int(silent.sum())
-        self.ops.input_spikes += int(silent[events.stream].sum())
+        count_skipped_(self.ops, events, silent)
         counts = torch.zeros_like(self.counts)
         awake = (~silent).nonzero().flatten().tolist()
         if awake:
