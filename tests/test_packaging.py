@@ -38,6 +38,7 @@ def test_installed_package_holds_its_configs(installed):
     runtime = installed / "tinysnn" / "deploy" / "c"  # the C runtime `python -m tinysnn.deploy` copies
     assert all((runtime / name).is_file() for name in ("tinysnn.c", "tinysnn.h", "main.c", "Makefile",
                                                       "m7/startup.c", "m7/mps2_an500.ld"))
+    assert (installed / "tinysnn" / "native" / "mt19937.c").is_file()  # built on first use
 
 
 @pytest.mark.xdist_group("packaging")  # shares a session fixture: one worker builds it once

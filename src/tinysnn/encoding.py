@@ -2,7 +2,8 @@
 
 A pixel of value p fires with rate r = p/255 · max_rate (Hz); per step of dt ms a Bernoulli
 draw with probability r·dt/1000 decides a spike. Random numbers are drawn only for non-zero
-pixels (dark pixels can never fire), which makes encoding ~5× cheaper on MNIST.
+pixels (dark pixels can never fire), which makes encoding ~5× cheaper on MNIST, and on a CPU by
+``tinysnn.native.mt19937`` (the same numbers, listed without materialising the draws).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+
+from .native import mt19937
 
 
 def spike_probability(images: torch.Tensor, max_rate_hz: float, dt_ms: float) -> torch.Tensor:
@@ -63,8 +66,11 @@ def poisson_events(probability: torch.Tensor, steps: int, generator: torch.Gener
     streams, n_inputs = probability.shape
     flat = probability.reshape(-1)
     active = flat.nonzero().squeeze(1)
-    draws = torch.rand(steps, active.numel(), generator=generator, device=flat.device)
-    time, which = (draws < flat[active]).nonzero(as_tuple=True)
+    if mt19937.applies(flat, [generator]):
+        time, _, which = mt19937.bernoulli_events(flat[active], steps, [generator])
+    else:
+        draws = torch.rand(steps, active.numel(), generator=generator, device=flat.device)
+        time, which = (draws < flat[active]).nonzero(as_tuple=True)
     row = active[which]
     return SpikeEvents(time=time, stream=row // n_inputs, row=row, steps=steps, streams=streams)
 
@@ -73,14 +79,19 @@ def stream_events(probability: torch.Tensor, steps: int, generators: Sequence[to
     """Bernoulli spikes of S streams [S, I], stream s drawing from ``generators[s]``: ``merge_events`` of
     each stream's own ``poisson_events``, bit for bit.
 
-    Streams of one image (a training image shown to every replica) draw into one tensor and are
-    compared and listed at once: per stream, the list and the merge's sort cost more than the draws.
+    Streams of one image (a training image shown to every replica) list their spikes natively
+    (``tinysnn.native.mt19937``) or, on torch's path, draw into one tensor and are compared and listed
+    at once: per stream, torch's list and the merge's sort cost more than its draws.
     """
     streams, n_inputs = probability.shape
     if not bool((probability == probability[0]).all()):
         parts = [poisson_events(probability[s:s + 1], steps, g) for s, g in enumerate(generators)]
         return merge_events(parts, list(range(streams)), streams, n_inputs, steps, probability.device)
     active = probability[0].nonzero().squeeze(1)
+    if mt19937.applies(probability, generators):
+        time, stream, which = mt19937.bernoulli_events(probability[0, active], steps, generators)
+        return SpikeEvents(time=time, stream=stream, row=stream * n_inputs + active[which], steps=steps,
+                           streams=streams)
     draws = torch.empty(streams, steps, active.numel(), device=probability.device)
     for s, generator in enumerate(generators):  # what each stream's poisson_events draws
         torch.rand(steps, active.numel(), generator=generator, device=probability.device, out=draws[s])

@@ -21,6 +21,7 @@ from typing import NamedTuple, Protocol, Sequence
 import torch
 
 from ..config import Rounding
+from ..native import mt19937
 from ..network import DeviceConstants, NetworkConstants, PerReplica
 from .rounding import OFFSET, Draw, Grid, round_
 from .spec import QuantSpec
@@ -145,12 +146,11 @@ class DrawnAhead:
 def _draw_slots(out: torch.Tensor, generator: torch.Generator, row: int | EllipsisType, used: int) -> _Mark:
     """Fill ``out`` [slots, …] with U slot after slot (one draw of k slots is k draws of one: the CPU
     generator's stream is sequential), saving the generator's state every few slots after ``used``."""
-    torch.rand(out[:used].shape, generator=generator, device=out.device, out=out[:used])
+    mt19937.rand_(out[:used], generator)
     snapshots = []
     for start in range(used, out.shape[0], SLOTS_PER_SNAPSHOT):
         snapshots.append((start, generator.get_state()))
-        chunk = out[start:start + SLOTS_PER_SNAPSHOT]
-        torch.rand(chunk.shape, generator=generator, device=out.device, out=chunk)
+        mt19937.rand_(out[start:start + SLOTS_PER_SNAPSHOT], generator)
     return _Mark(generator, row, out[0].numel(), snapshots)
 
 
@@ -278,8 +278,7 @@ class FixedPointQuantizer:
             offsets.copy_(grid.offset.expand_as(offsets))  # type: ignore[union-attr]
             self._weight_offsets = offsets
         for where, generator in draws:
-            part = offsets[where]
-            torch.rand(part.shape, generator=generator, device=offsets.device, dtype=torch.float32, out=part)
+            mt19937.rand_(offsets[where], generator)
         return offsets
 
     @property

@@ -19,6 +19,7 @@ from typing import Iterable, Sequence
 import torch
 
 from ..config import Rounding
+from ..native import mt19937
 from .formats import FixedPoint
 
 #: o in floor(x/ε + o) for the deterministic modes (stochastic rows add U instead)
@@ -112,8 +113,7 @@ def round_(x: torch.Tensor, grid: Grid, draws: Iterable[Draw] = ()) -> torch.Ten
         elif not (len(draws) == 1 and draws[0][0] is Ellipsis):
             offset.fill_(grid.offset)
         for where, generator in draws:
-            part = offset[where]
-            torch.rand(part.shape, generator=generator, device=x.device, dtype=torch.float32, out=part)
+            mt19937.rand_(offset[where], generator)
     elif not isinstance(offset, torch.Tensor) and not offset:
         return y.floor_().clamp_(grid.min_code, grid.max_code).mul_(grid.step)  # truncate
     fraction = torch.frac(y)
