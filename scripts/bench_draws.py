@@ -3,7 +3,7 @@
 alternating, on real MNIST images and the default presentation, one thread: a training image for R
 replicas (``stream_events``) and an evaluation batch (``poisson_events``). Prints ms per image per round.
 
-    python scripts/bench_encoding.py [--replicas 36] [--batch 100] [--images 100] [--rounds 3]
+    python scripts/bench_draws.py [--replicas 36] [--batch 100] [--images 100] [--rounds 3]
 """
 
 from __future__ import annotations

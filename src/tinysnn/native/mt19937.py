@@ -1,6 +1,6 @@
 """torch's CPU generator (MT19937) run in C from each generator's own state (mt19937.c): torch.rand's
 float32 uniforms (``rand_``) and the spikes of ``torch.rand(steps, A) < p`` listed without the draws
-(``bernoulli_events``), several times faster than torch's per-element kernel (scripts/bench_encoding.py).
+(``bernoulli_events``), several times faster than torch's per-element kernel (scripts/bench_draws.py).
 
 Used only where it reproduces torch: CPU tensors and generators whose state has the layout mt19937.c
 reads, and a probe at load that compares its draws with torch.rand's across a block boundary.
