@@ -8,7 +8,7 @@ import torch
 from tinysnn.config import LearningConfig, LIFConfig, MaxN, ModelConfig, PreTrace, Rule, SimConfig, Topology
 from tinysnn.encoding import SpikeEvents
 from tinysnn.inhibition import DirectInhibition
-from tinysnn.learning import SLSTDP, AdaptivePotentiation, EtaSchedule, build_rule, mean_trace, trace_at
+from tinysnn.learning import SLSTDP, AdaptivePotentiation, EtaSchedule, LatestSpikes, build_rule, mean_trace, trace_at
 from tinysnn.network import NetworkConstants, NetworkParams, init_params
 from tinysnn.quant import FP32Quantizer, Quantizer
 from tinysnn.runtime import replica_generators
@@ -94,6 +94,28 @@ def test_mean_trace_matches_per_step_definition():
     want1 = (d**2 + d**3 + d**4 + d**5) / 4
     assert torch.allclose(got, torch.tensor([want0, want1]))
     assert math.isclose(float(trace_at(5, times, rows, 2, decay_log)[0]), d, rel_tol=1e-6)
+
+
+def test_latest_spikes_give_the_traces_of_a_rescan_window_after_window():
+    """A presentation's windows in order: the latest spikes before each window and the traces at steps in
+    it equal trace_at's rescans of every event up to there, bit for bit."""
+    g = torch.Generator().manual_seed(0)
+    steps, size, decay_log = 60, 12, -1 / 20
+    fired = torch.rand(steps, size, generator=g) < 0.15
+    times, rows = fired.nonzero(as_tuple=True)
+    latest = LatestSpikes(size, torch.device("cpu"))
+    checked = 0
+    for start in range(0, steps, 10):
+        lo = int(torch.searchsorted(times, start))
+        before = latest.through(times, rows, lo)
+        rescan = torch.full((size,), float("-inf")).scatter_reduce_(0, rows[:lo], times[:lo].float(), reduce="amax")
+        assert torch.equal(before, rescan)
+        for step in (start + 3, start + 9):  # two steps of the window, each with its own step's inputs
+            end = int(torch.searchsorted(times, step, right=True))
+            assert torch.equal(latest.trace_at(step, times, rows, end, decay_log),
+                               trace_at(step, times[:end], rows[:end], size, decay_log))
+            checked += 1
+    assert checked == 12 and latest.passed > 0
 
 
 def test_sl_stdp_sign_follows_trace_target():

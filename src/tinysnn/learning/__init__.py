@@ -14,7 +14,7 @@ from ..config import LearningConfig, ModelConfig, Rule, SimConfig
 from .adaptive import AdaptivePotentiation
 from .schedule import EtaSchedule
 from .stdp import SLSTDP, PairSTDP
-from .traces import mean_trace, trace_at
+from .traces import LatestSpikes, mean_trace, trace_at
 
 
 class LearningRule(Protocol):
@@ -39,5 +39,5 @@ def build_rule(learning: LearningConfig, model: ModelConfig, sim: SimConfig) -> 
     return AdaptivePotentiation.build(learning, model, sim)
 
 
-__all__ = ["SLSTDP", "AdaptivePotentiation", "EtaSchedule", "LearningRule", "PairSTDP", "build_rule", "mean_trace",
-           "trace_at"]
+__all__ = ["SLSTDP", "AdaptivePotentiation", "EtaSchedule", "LatestSpikes", "LearningRule", "PairSTDP", "build_rule",
+           "mean_trace", "trace_at"]

@@ -19,6 +19,34 @@ def trace_at(step: int, times: torch.Tensor, rows: torch.Tensor, size: int, deca
     return last.sub_(step).mul_(-decay_log).exp_()
 
 
+class LatestSpikes:
+    """Each input's latest spike so far in a presentation, for traces at steps that only move forward.
+
+    ``trace_at`` rescans a presentation's events from its start; a window's update would so cost the
+    whole presentation's events again at every window with a spike. This keeps the maximum over the
+    events already passed and adds only the newer ones: the same maxima (amax of the same values,
+    in any order), so the same traces.
+    """
+
+    def __init__(self, size: int, device: torch.device) -> None:
+        self.last = torch.full((size,), float("-inf"), device=device)
+        self.passed = 0  # events[:passed] are in self.last
+
+    def through(self, times: torch.Tensor, rows: torch.Tensor, end: int) -> torch.Tensor:
+        """Latest spikes [size] over events[:end] (``end`` never decreasing); do not modify it."""
+        if end > self.passed:
+            self.last.scatter_reduce_(0, rows[self.passed:end], times[self.passed:end].float(), reduce="amax")
+            self.passed = end
+        return self.last
+
+    def trace_at(self, step: int, times: torch.Tensor, rows: torch.Tensor, end: int, decay_log: float) -> torch.Tensor:
+        """``trace_at(step, times[:end], rows[:end], size, decay_log)``, from the events passed and the newer
+        ones up to ``end`` (which are not passed: a later step's window may still need a nearer one)."""
+        last = self.last.clone()
+        last.scatter_reduce_(0, rows[self.passed:end], times[self.passed:end].float(), reduce="amax")
+        return last.sub_(step).mul_(-decay_log).exp_()
+
+
 def mean_trace(start: int, stop: int, times: torch.Tensor, rows: torch.Tensor, size: int, decay_log: float,
                initial_last: torch.Tensor) -> torch.Tensor:
     """Traces of ``size`` inputs averaged over steps [start, stop).

@@ -20,7 +20,7 @@ import torch
 
 from ..config import Integrator, PreTrace, SimConfig, Topology
 from ..encoding import SpikeEvents
-from ..learning import AdaptivePotentiation, LearningRule, mean_trace, trace_at
+from ..learning import AdaptivePotentiation, LatestSpikes, LearningRule, mean_trace
 from ..network import NetworkConstants, NetworkParams
 from ..quant import FixedPointQuantizer, Quantizer
 from .auto import choose_integrator
@@ -117,6 +117,8 @@ class WindowedTrainingSimulator(TrainingSimulator):
     def _simulate(self, events: SpikeEvents, eta: float) -> torch.Tensor:
         """The presentation of ``events`` to every replica, window by window; spike counts [R, N]."""
         self._start_presentation(events)
+        #: each input's latest spike over the windows passed (x_pre at a window's end)
+        self.latest_inputs = LatestSpikes(self.params.replicas * self.network.n_inputs, self.layer.u.device)
         self.counts.zero_()
         self.arriving = self.no_arriving
         window = self.window_rule.window_steps
@@ -230,15 +232,14 @@ class WindowedTrainingSimulator(TrainingSimulator):
                    neuron_idx: torch.Tensor) -> torch.Tensor:
         """x_pre [K, I] for the update of columns (replica_idx, neuron_idx) at the end of window [start, stop)."""
         rule, replicas, n_inputs = self.window_rule, self.params.replicas, self.network.n_inputs
-        size = replicas * n_inputs
+        before = self.latest_inputs.through(events.time, events.row, lo)  # latest spikes before the window
         if rule.pre_trace is PreTrace.spike:
             return self._trace_at_spikes(events, replica_idx, neuron_idx)
         if rule.pre_trace is PreTrace.last:
-            x = trace_at(stop - 1, events.time[:hi], events.row[:hi], size, rule.pre_decay_log)
+            x = self.latest_inputs.trace_at(stop - 1, events.time, events.row, hi, rule.pre_decay_log)
         else:
-            before = torch.full((size,), float("-inf"), device=events.time.device)
-            before.scatter_reduce_(0, events.row[:lo], events.time[:lo].float(), reduce="amax")
-            x = mean_trace(start, stop, events.time[lo:hi], events.row[lo:hi], size, rule.pre_decay_log, before)
+            x = mean_trace(start, stop, events.time[lo:hi], events.row[lo:hi], replicas * n_inputs,
+                           rule.pre_decay_log, before)
         return x.view(replicas, n_inputs)[replica_idx]
 
     def _trace_at_spikes(self, events: SpikeEvents, replica_idx: torch.Tensor,
@@ -249,8 +250,8 @@ class WindowedTrainingSimulator(TrainingSimulator):
         out = torch.empty(replica_idx.numel(), n_inputs, device=self.layer.u.device)
         for step in torch.unique(spike_steps).tolist():  # one or a few distinct steps per window
             end = int(torch.searchsorted(events.time, step, right=True))
-            x = trace_at(step, events.time[:end], events.row[:end], replicas * n_inputs,
-                         self.window_rule.pre_decay_log).view(replicas, n_inputs)
+            x = self.latest_inputs.trace_at(step, events.time, events.row, end,
+                                            self.window_rule.pre_decay_log).view(replicas, n_inputs)
             chosen = (spike_steps == step).nonzero().squeeze(1)
             out[chosen] = x[replica_idx[chosen]]
         return out
