@@ -213,3 +213,23 @@ def test_spike_trace_pairs_each_neuron_with_the_inputs_before_its_spike(pre_trac
     else:
         # at the window's end (step 9) input 2's later spike counts too: x_pre = (d^6, 0, d^4)
         assert torch.allclose(w[:, 0], torch.tensor([0.6 + 2 * 0.1 * d**6 * 0.4, 0.0, 2 * 0.1 * d**4]))
+
+
+def test_spike_traces_of_neurons_that_fire_at_different_steps_of_one_window():
+    """x_pre at spike when the updating neurons' last spikes fall on different steps of the window: each
+    column takes its own step's traces."""
+    exc = LIFConfig(thresh_mv=-64.5, refrac_ms=0.0)  # fires at u ≥ 0.5 mV
+    model = ModelConfig(topology=Topology.tinysnn, n_inputs=3, n_neurons=2, exc=exc, theta_plus_mv=0.0,
+                        w_lateral_mv=0.0)
+    learning = LearningConfig(rule=Rule.adaptive, nu_post=0.1, n_th=1, update_window_ms=10.0,
+                              pre_trace=PreTrace.spike, max_n=MaxN.window)
+    weights = torch.tensor([[0.6, 0.0], [0.0, 0.7], [0.0, 0.0]])
+    simulator, params = _windowed(model, SimConfig(presentation_ms=10), learning, weights)
+    # neuron 0 fires at step 0 (input 0), neuron 1 at step 3 (input 1); input 2 fires at step 2, between
+    events = SpikeEvents(time=torch.tensor([0, 2, 3]), stream=torch.zeros(3, dtype=torch.long),
+                         row=torch.tensor([0, 2, 1]), steps=10, streams=1)
+    assert simulator.run(events, learning.nu_post).tolist() == [[1.0, 1.0]]
+    d = math.exp(-1 / 20)
+    w = params.weights[0]
+    assert torch.allclose(w[:, 0], torch.tensor([0.6 + 0.1 * 1.0 * 0.4, 0.0, 0.0]))  # x_pre(0) = (1, 0, 0)
+    assert torch.allclose(w[:, 1], torch.tensor([0.1 * d**3, 0.7 + 0.1 * 0.3, 0.1 * d]))  # x_pre(3) = (d³, 1, d)

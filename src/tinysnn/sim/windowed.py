@@ -245,16 +245,21 @@ class WindowedTrainingSimulator(TrainingSimulator):
     def _trace_at_spikes(self, events: SpikeEvents, replica_idx: torch.Tensor,
                          neuron_idx: torch.Tensor) -> torch.Tensor:
         """x_pre of each updated neuron at its last spike (inputs of that step included), [K, I]."""
-        replicas, n_inputs = self.params.replicas, self.network.n_inputs
         spike_steps = self.layer.last_spike[replica_idx, neuron_idx].long()
-        out = torch.empty(replica_idx.numel(), n_inputs, device=self.layer.u.device)
-        for step in torch.unique(spike_steps).tolist():  # one or a few distinct steps per window
-            end = int(torch.searchsorted(events.time, step, right=True))
-            x = self.latest_inputs.trace_at(step, events.time, events.row, end,
-                                            self.window_rule.pre_decay_log).view(replicas, n_inputs)
+        steps = torch.unique(spike_steps).tolist()  # one or a few distinct steps per window
+        if len(steps) == 1:
+            return self._input_traces_at(events, steps[0]).index_select(0, replica_idx)
+        out = torch.empty(replica_idx.numel(), self.network.n_inputs, device=self.layer.u.device)
+        for step in steps:
             chosen = (spike_steps == step).nonzero().squeeze(1)
-            out[chosen] = x[replica_idx[chosen]]
+            out.index_copy_(0, chosen, self._input_traces_at(events, step).index_select(0, replica_idx[chosen]))
         return out
+
+    def _input_traces_at(self, events: SpikeEvents, step: int) -> torch.Tensor:
+        """Every replica's input traces at ``step`` of the current window, [R, I]."""
+        end = int(torch.searchsorted(events.time, step, right=True))
+        x = self.latest_inputs.trace_at(step, events.time, events.row, end, self.window_rule.pre_decay_log)
+        return x.view(self.params.replicas, self.network.n_inputs)
 
 
 def make_training_simulator(params: NetworkParams, network: NetworkConstants, rule: LearningRule, sim: SimConfig,
