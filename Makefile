@@ -61,8 +61,9 @@ lint: setup ## ruff, and the layers contract (imports flow one way; pyproject.to
 test-fast: setup ## unit tests only (no real data)
 	$(PY) -m pytest -q -m "not slow" $(PARALLEL)
 
-bench: setup data ## simulator speed and memory table, then the paper study's wall time projected from slices
+bench: setup data ## simulator speed and memory table, random draws (torch vs C), the paper study's wall time from slices
 	$(PY) scripts/bench_sim.py
+	$(PY) scripts/bench_draws.py
 	$(PY) scripts/bench_study.py
 
 sweep: setup data ## the paper's grid as one --multirun (PRESET=paper_mnist for PTQ+ITQ separate jobs)
