@@ -48,6 +48,22 @@ static void store_state(torch_mt_state *mt, const uint32_t *s, int64_t left, int
     mt->next = (uint64_t)next;
 }
 
+/* The next run of at most ``wanted`` outputs of the current block (a fresh block when it is used up, as
+ * at::mt19937 makes one): s[*first … *first + k − 1] untempered; returns k and moves left and next past it. */
+static int64_t take_run(uint32_t *s, int64_t *left, int64_t *next, int64_t wanted, int64_t *first) {
+    if (*left == 1) {
+        next_block(s);
+        *left = MT_N + 1;
+        *next = 0;
+    }
+    int64_t k = *left - 1;
+    if (k > wanted) k = wanted;
+    *first = *next;
+    *next += k;
+    *left -= k;
+    return k;
+}
+
 /* out[0 … n − 1] = torch.rand(n)'s uniforms */
 void uniform_fill(uint8_t *generator_state, float *out, int64_t n) {
     if (n <= 0) return;
@@ -56,16 +72,8 @@ void uniform_fill(uint8_t *generator_state, float *out, int64_t n) {
     load_state(mt, s);
     int64_t left = mt->left, next = (int64_t)mt->next;
     for (int64_t pos = 0; pos < n;) {
-        if (left == 1) {
-            next_block(s);
-            left = MT_N + 1;
-            next = 0;
-        }
-        int64_t k = left - 1;
-        if (k > n - pos) k = n - pos;
-        for (int64_t i = 0; i < k; i++) out[pos + i] = (float)(temper(s[next + i]) & 0xffffffu) * (1.0f / 16777216.0f);
-        next += k;
-        left -= k;
+        int64_t first, k = take_run(s, &left, &next, n - pos, &first);
+        for (int64_t i = 0; i < k; i++) out[pos + i] = (float)(temper(s[first + i]) & 0xffffffu) * (1.0f / 16777216.0f);
         pos += k;
     }
     store_state(mt, s, left, next);
@@ -85,14 +93,8 @@ int64_t bernoulli_events(uint8_t *generator_state, const uint32_t *threshold, in
     int64_t left = mt->left, next = (int64_t)mt->next, n = 0;
     int64_t t = pos / active, a = pos % active;
     while (pos < total && n + MT_N < capacity) {
-        if (left == 1) {
-            next_block(s);
-            left = MT_N + 1;
-            next = 0;
-        }
-        int64_t k = left - 1;
-        if (k > total - pos) k = total - pos;
-        for (int64_t i = 0; i < k; i++) block[i] = temper(s[next + i]) & 0xffffffu;
+        int64_t first, k = take_run(s, &left, &next, total - pos, &first);
+        for (int64_t i = 0; i < k; i++) block[i] = temper(s[first + i]) & 0xffffffu;
         for (int64_t i = 0; i < k; i++) {  /* written always, kept when a spike: no branch to mispredict */
             time_out[n] = t;
             pixel_out[n] = a;
@@ -102,8 +104,6 @@ int64_t bernoulli_events(uint8_t *generator_state, const uint32_t *threshold, in
                 t++;
             }
         }
-        next += k;
-        left -= k;
         pos += k;
     }
     store_state(mt, s, left, next);

@@ -15,7 +15,7 @@ import torch
 
 from ..config import Integrator, SimConfig
 from ..encoding import SpikeEvents, spike_probability, stream_events
-from ..learning import LearningRule, trace_at
+from ..learning import LatestSpikes, LearningRule
 from ..network import NetworkConstants, NetworkParams, decay_theta_, normalize_weights_
 from ..ops import OpCounts
 from ..quant import Quantizer
@@ -143,6 +143,7 @@ class TrainingSimulator:
         rows_by_step = torch.split(events.row, per_step)
         streams_by_step = torch.split(events.stream, per_step)
         events_until = list(accumulate(per_step))
+        latest_inputs = LatestSpikes(n_rows, weights.device)  # x_pre at a spike without rescanning the events
         # x_post only feeds presynaptic-spike updates, and is zero until the first excitatory spike
         post_trace_live = False
 
@@ -164,7 +165,8 @@ class TrainingSimulator:
                 weights_flat.index_copy_(0, rows_idx, rows)
             if spikes is not None:
                 end = events_until[step]
-                pre_trace = trace_at(step, events.time[:end], events.row[:end], n_rows, rule.pre_decay_log)
+                latest_inputs.through(events.time, events.row, end)
+                pre_trace = latest_inputs.trace_at(step, events.time, events.row, end, rule.pre_decay_log)
                 replica_idx, neuron_idx = spikes.nonzero(as_tuple=True)
                 cols = weights[replica_idx, :, neuron_idx]  # [k, I]
                 self.ops.column_updates += replica_idx.numel()
