@@ -6,6 +6,7 @@ import torch
 from tinysnn.config import ConfigError, LearningConfig, QuantConfig, QuantTarget, Rule, Scheme, Topology
 from tinysnn.learning import build_rule
 from tinysnn.network import NetworkConstants, NetworkParams, init_params
+from tinysnn.ops import ReplicaOps
 from tinysnn.quant import FixedPointQuantizer, Rounding
 from tinysnn.quant.rounding import quantize
 from tinysnn.runtime import replica_generators
@@ -17,7 +18,7 @@ CPU = torch.device("cpu")
 VARIANTS = [(8, Rounding.stochastic), (6, Rounding.nearest), (4, Rounding.truncate), (4, Rounding.stochastic)]
 
 
-def _train(quant, generators, m, learning, images) -> NetworkParams:
+def _train(quant, generators, m, learning, images) -> tuple[NetworkParams, ReplicaOps]:
     params = init_params(m, generators, CPU)
     quant.store_weights_(params.weights)
     quant.store_theta_(params.theta)  # qWN only
@@ -25,14 +26,15 @@ def _train(quant, generators, m, learning, images) -> NetworkParams:
     simulator = make_training_simulator(params, network, build_rule(learning, m, SIM), SIM, generators, quant)
     for image in images:
         train_image(simulator, image.expand(params.replicas, -1), learning.nu_post)
-    return params
+    return params, simulator.ops
 
 
 @pytest.mark.parametrize("target", [QuantTarget.w, QuantTarget.wn])
 @pytest.mark.parametrize("topology,rule", [(Topology.tinysnn, Rule.adaptive), (Topology.diehl_cook, Rule.pair_stdp)])
 def test_grid_replicas_equal_their_separate_runs(target, topology, rule):
     """Replicas of one simulation with different (bits, rounding) give bit-identical weights and θ
-    to separate runs, for both kernels (windowed and per-step) and both targets."""
+    to separate runs, and count the same operations (retries and skipped silent presentations
+    included), for both kernels (windowed and per-step) and both targets."""
     m = model(topology)
     learning = LearningConfig(rule=rule, nu_post=0.05, nu_pre=0.01, update_window_ms=20.0)
     images = (torch.rand(4, 1, N_INPUTS, generator=torch.Generator().manual_seed(2)) * 255).to(torch.uint8)
@@ -41,15 +43,17 @@ def test_grid_replicas_equal_their_separate_runs(target, topology, rule):
     variants = [spec(bits, rounding, target) for bits, rounding in VARIANTS]
     grid = FixedPointQuantizer([variant for variant in variants for _ in range(seeds)],
                                [g for _ in variants for g in replica_generators(100, seeds, CPU)])
-    together = _train(grid, [g for _ in variants for g in replica_generators(7, seeds, CPU)], m, learning, images)
+    together, together_ops = _train(grid, [g for _ in variants for g in replica_generators(7, seeds, CPU)], m,
+                                    learning, images)
     assert not torch.equal(together.weights[0], together.weights[seeds])  # the variants do differ
     for v, (bits, rounding) in enumerate(VARIANTS):
         for s in range(seeds):
             alone_quant = FixedPointQuantizer([spec(bits, rounding, target)], replica_generators(100 + s, 1, CPU))
-            alone = _train(alone_quant, replica_generators(7 + s, 1, CPU), m, learning, images)
+            alone, alone_ops = _train(alone_quant, replica_generators(7 + s, 1, CPU), m, learning, images)
             r = v * seeds + s
             assert torch.equal(together.weights[r], alone.weights[0]), (bits, rounding, s)
             assert torch.equal(together.theta[r], alone.theta[0]), (bits, rounding, s)
+            assert together_ops.of([r]) == alone_ops.of(), (bits, rounding, s)
 
 
 @pytest.mark.parametrize("variants", [

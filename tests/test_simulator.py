@@ -173,20 +173,22 @@ def test_op_counts_match_what_happened(topology, learning):
                                         generators, FP32Quantizer())
     for image in data:
         train_image(simulator, image.expand(2, -1), LEARNING[learning].nu_post)
-    ops = simulator.ops
-    assert ops.presentations == ops.normalizations >= 2 * len(data)
-    assert ops.exc_spikes > 0 and ops.input_spikes > 0
-    if topology is Topology.tinysnn:
-        assert ops.inh_spikes == 0
-    else:
-        assert 0 < ops.inh_spikes <= ops.exc_spikes  # each inhibitory neuron is driven by its partner only
-    if learning == "pair_stdp":
-        assert ops.column_updates == ops.exc_spikes  # one column per postsynaptic spike
-        assert 0 < ops.row_updates <= ops.input_spikes
-    elif learning == "sl_stdp":
-        assert ops.column_updates == ops.exc_spikes and ops.row_updates == 0
-    else:  # windowed: at most one update per spiking neuron and window
-        assert 0 < ops.column_updates <= ops.exc_spikes and ops.row_updates == 0
+    assert simulator.ops.of() == simulator.ops.of([0]) + simulator.ops.of([1])
+    for r in range(2):  # each replica's counts relate as its own events do
+        ops = simulator.ops.of([r])
+        assert ops.presentations == ops.normalizations >= len(data)
+        assert ops.exc_spikes > 0 and ops.input_spikes > 0
+        if topology is Topology.tinysnn:
+            assert ops.inh_spikes == 0
+        else:
+            assert 0 < ops.inh_spikes <= ops.exc_spikes  # each inhibitory neuron is driven by its partner only
+        if learning == "pair_stdp":
+            assert ops.column_updates == ops.exc_spikes  # one column per postsynaptic spike
+            assert 0 < ops.row_updates <= ops.input_spikes
+        elif learning == "sl_stdp":
+            assert ops.column_updates == ops.exc_spikes and ops.row_updates == 0
+        else:  # windowed: at most one update per spiking neuron and window
+            assert 0 < ops.column_updates <= ops.exc_spikes and ops.row_updates == 0
 
 
 def test_inference_op_counts():

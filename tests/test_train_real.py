@@ -179,6 +179,9 @@ def test_itq_grid_in_one_simulation_equals_separate_runs(tmp_path):
         bits, rounding = folder[1:].split("_")
         alone = run(config(*itq, f"quant.bits={bits}", f"quant.rounding={rounding}"), tmp_path / folder)
         assert grid[folder]["accuracy"] == alone["accuracy"]
+        # what the variant's own replicas did, not the whole grid
+        assert grid[folder]["ops"]["train"] == alone["ops"]["train"]
+        assert grid[folder]["energy_pj_per_image"]["train"] == alone["energy_pj_per_image"]["train"]
         assert grid[folder]["grid"]["replicas"] == 4 and grid[folder]["quant"]["bits"] == int(bits)
         together = load_checkpoint(tmp_path / "grid" / folder / "checkpoint.pt")
         separate = load_checkpoint(tmp_path / folder / "checkpoint.pt")
@@ -304,7 +307,34 @@ def _killed_in_training(monkeypatch, cfg, folder: Path, after: int) -> None:
     with monkeypatch.context() as patch:
         patch.setattr(protocol, "train_image", train_image)
         with pytest.raises(KeyboardInterrupt):
-            (run_grid if cfg.quant.is_grid else run)(cfg, folder)
+            _run_or_grid(cfg, folder)
+
+
+def _resumable(tmp_path: Path, setting: str) -> list[str]:
+    """The overrides of a small run (``diehl_cook``) or qWN ITQ grid (``itq_grid``, its FP32 reference
+    trained into ``tmp_path``) that saves and resumes its training."""
+    base = ["model.n_neurons=20", "run.n_train=25", "run.n_label=100", "run.n_test=100", "run.replicas=2",
+            "run.monitor_every=10"]
+    if setting == "diehl_cook":  # spike-driven STDP, with D&C's retries
+        return [*base, "model=diehl_cook", "learning=sl_stdp"]
+    # tinySNN's windowed rule and k, stochastic rounding of u and θ
+    base += ["model=tinysnn", "learning=adaptive"]
+    run(config(*base), tmp_path / "fp32")
+    return [*base, "scheme=itq", "target=wn", f"quant.reference={tmp_path / 'fp32'}", "quant.grid_bits=[8]",
+            "quant.grid_roundings=[nearest,stochastic]"]
+
+
+def _run_or_grid(cfg, folder: Path):
+    return (run_grid if cfg.quant.is_grid else run)(cfg, folder)
+
+
+def _assert_same_runs(whole: Path, resumed: Path) -> None:
+    """Equal folders (metrics, parameters, every generator — rounding's too) and no state left behind."""
+    assert _compare_runs()(whole, resumed) == []
+    for checkpoint in whole.rglob("checkpoint.pt"):
+        a, b = load_checkpoint(checkpoint), load_checkpoint(resumed / checkpoint.relative_to(whole))
+        assert all(torch.equal(x, y) for x, y in zip(a["rng_states"], b["rng_states"], strict=True))
+    assert not list(resumed.rglob("training.pt"))
 
 
 @pytest.mark.parametrize("setting", ["diehl_cook", "itq_grid"])
@@ -312,27 +342,40 @@ def test_a_run_killed_while_it_trains_resumes_at_its_last_saved_image(tmp_path, 
     """With run.checkpoint_minutes=0 the training state is saved after every image: a run killed
     mid-training resumes after the last saved image, and its folders equal an uninterrupted run's
     (parameters, op counts, k counts, running accuracy, every generator — rounding's too)."""
-    base = ["model.n_neurons=20", "run.n_train=25", "run.n_label=100", "run.n_test=100", "run.replicas=2",
-            "run.monitor_every=10"]
-    if setting == "diehl_cook":  # spike-driven STDP, with D&C's retries
-        base += ["model=diehl_cook", "learning=sl_stdp"]
-    else:  # tinySNN's windowed rule and k, stochastic rounding of u and θ
-        base += ["model=tinysnn", "learning=adaptive"]
-        run(config(*base), tmp_path / "fp32")
-        base += ["scheme=itq", "target=wn", f"quant.reference={tmp_path / 'fp32'}", "quant.grid_bits=[8]",
-                 "quant.grid_roundings=[nearest,stochastic]"]
+    base = _resumable(tmp_path, setting)
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    (run_grid if setting == "itq_grid" else run)(config(*base), whole)
+    _run_or_grid(config(*base), whole)
     _killed_in_training(monkeypatch, config(*base, "run.checkpoint_minutes=0"), resumed, after=17)
     capsys.readouterr()
     # the checkpoint interval changes no result: the state saved with another one is reused
-    (run_grid if setting == "itq_grid" else run)(config(*base), resumed)
+    _run_or_grid(config(*base), resumed)
     assert "resumed training after 17 images" in capsys.readouterr().out
-    assert _compare_runs()(whole, resumed) == []
-    for checkpoint in whole.rglob("checkpoint.pt"):
-        a, b = load_checkpoint(checkpoint), load_checkpoint(resumed / checkpoint.relative_to(whole))
-        assert all(torch.equal(x, y) for x, y in zip(a["rng_states"], b["rng_states"], strict=True))
-    assert not list(resumed.rglob("training.pt"))
+    _assert_same_runs(whole, resumed)
+
+
+@pytest.mark.parametrize("setting", ["diehl_cook", "itq_grid"])
+def test_a_state_with_op_totals_resumes_a_run_and_retrains_a_grid(tmp_path, monkeypatch, capsys, setting):
+    """A state saved when op counts were kept for the whole simulation only: a run resumes from it
+    (its record is their sum), a grid trains again (each variant records its own replicas');
+    either ends equal to an uninterrupted run."""
+    from tinysnn.ops import FIELDS
+
+    base = _resumable(tmp_path, setting)
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    _run_or_grid(config(*base), whole)
+    _killed_in_training(monkeypatch, config(*base, "run.checkpoint_minutes=0"), resumed, after=17)
+    [state_path] = resumed.rglob("training.pt")
+    state = torch.load(state_path, weights_only=True)
+    state["ops"] = {name: sum(state["ops"][name]) for name in FIELDS}  # what an older version saved
+    torch.save(state, state_path)
+    capsys.readouterr()
+    _run_or_grid(config(*base), resumed)
+    out, err = capsys.readouterr()
+    if setting == "itq_grid":
+        assert "training again" in err and "resumed training" not in out
+    else:
+        assert "resumed training after 17 images" in out
+    _assert_same_runs(whole, resumed)
 
 
 def test_a_saved_training_of_another_configuration_is_not_reused(tmp_path, monkeypatch, capsys):

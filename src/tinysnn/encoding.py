@@ -40,6 +40,10 @@ class SpikeEvents:
         lo, hi = torch.searchsorted(self.time, torch.tensor([start, stop], device=self.time.device)).tolist()
         return lo, hi
 
+    def per_stream(self) -> torch.Tensor:
+        """Input spikes of each stream, int64 [S]."""
+        return torch.bincount(self.stream, minlength=self.streams)
+
     def counts_per_step(self) -> list[int]:
         return torch.bincount(self.time, minlength=self.steps).tolist()
 

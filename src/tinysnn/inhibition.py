@@ -40,11 +40,11 @@ class InhibitoryPopulation:
         self.last_spike = torch.full(shape, NEVER, device=device)
         self._arrivals: dict[int, torch.Tensor] = {}
         self._scheduled: dict[int, torch.Tensor] = {}
-        #: inhibitory spikes since the last reset (op counting)
-        self.spike_count = 0
+        #: inhibitory spikes of each stream since the last reset (op counting), int64 [S]
+        self.spike_counts = torch.zeros(shape[:-1], dtype=torch.int64, device=device)
 
     def reset(self) -> None:
-        self.spike_count = 0
+        self.spike_counts.zero_()
         self.u_anchor.zero_()
         self.step_anchor.zero_()
         self.last_spike.fill_(NEVER)
@@ -72,7 +72,7 @@ class InhibitoryPopulation:
         self.step_anchor.masked_fill_(receiving, float(step))
         self.last_spike.masked_fill_(spikes, float(step))
         if bool(spikes.any()):
-            self.spike_count += int(spikes.sum())
+            self.spike_counts += spikes.sum(-1)
             self._scheduled[step + 1] = _all_but_self(spikes, self.w_inh_exc)
 
 
@@ -82,7 +82,7 @@ class DirectInhibition:
     def __init__(self, weight: float, delay: int) -> None:
         self.weight, self.delay = weight, delay
         self._scheduled: dict[int, torch.Tensor] = {}
-        self.spike_count = 0  # no inhibitory neurons
+        self.spike_counts: torch.Tensor | None = None  # no inhibitory neurons
 
     def reset(self) -> None:
         self._scheduled.clear()

@@ -32,7 +32,7 @@ from .device_encoding import DeviceEncoder
 from .evaluation import Assignment, Scores, assign_labels, predict_all_activity, predict_proportion
 from .learning import EtaSchedule, build_rule
 from .network import NetworkConstants, NetworkParams, init_params
-from .ops import OpCounts
+from .ops import OpCounts, ReplicaOps
 from .plotting import save_receptive_fields
 from .quant import FixedPointQuantizer, FP32Quantizer, Quantizer, QuantSpec
 from .quant.export import export_model
@@ -119,7 +119,7 @@ def _initial_params(config: TrainConfig, reference: Reference | None, generators
 
 def _train(config: TrainConfig, params: NetworkParams, network: NetworkConstants, quant: Quantizer,
            generators: list[torch.Generator], train_set: Dataset, device: torch.device, meter: EnergyMeter,
-           saved: TrainedState | None, save: Callable[[TrainedState], None]) -> tuple[TrainingLog, OpCounts]:
+           saved: TrainedState | None, save: Callable[[TrainedState], None]) -> tuple[TrainingLog, ReplicaOps]:
     """Train all replicas of ``params`` in place, one thread (batch-1 training is dispatch-bound),
     from the training ``saved`` mid-way (None: from the start); ``save`` gets the state every
     ``run.checkpoint_minutes``."""
@@ -355,7 +355,7 @@ def run_variants(config: TrainConfig, variants: list[QuantConfig], folders: list
     log, train_ops = TrainingLog(spikes=torch.zeros(params.replicas)), None  # PTQ: no training
     state_path, key = Path(os.path.commonpath(folders)) / TRAINED_FILE, config_key(to_plain(config))
     if config.quant.scheme is not Scheme.ptq:
-        saved = load_trained(state_path, key, device)
+        saved = load_trained(state_path, key, device, grid=config.quant.is_grid)
         if saved is not None and saved.complete:
             print(f"resumed at evaluation: training restored from {state_path}")
             params, log, train_ops = saved.params, saved.log, saved.ops
@@ -379,7 +379,9 @@ def run_variants(config: TrainConfig, variants: list[QuantConfig], folders: list
                 if config.quant.is_grid else None)
         results.append(_record(
             dataclasses.replace(config, quant=variant), folder, params.of(mine), network, spec, reference,
-            log.of_replicas(range(params.replicas)[mine]), train_ops, splits, device, generators[mine], meter.fork(),
+            log.of_replicas(range(params.replicas)[mine]),
+            train_ops.of(range(params.replicas)[mine]) if train_ops is not None else None,  # its own replicas'
+            splits, device, generators[mine], meter.fork(),
             grid, dict(choices or {}), list(overrides or [])))
     state_path.unlink(missing_ok=True)  # every run is written: checkpoint.pt holds the trained weights
     return results

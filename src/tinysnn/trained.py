@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from .network import NetworkParams
-from .ops import OpCounts
+from .ops import OpCounts, ReplicaOps
 from .results import atomic_write
 from .sim import TrainingLog
 
@@ -37,7 +37,8 @@ class TrainedState:
 
     params: NetworkParams
     log: TrainingLog
-    ops: OpCounts
+    #: op counts per replica (each variant of a grid records its own)
+    ops: ReplicaOps
     #: the training generators' states (after training they go into checkpoint.pt)
     generator_states: list[torch.Tensor]
     #: the energy meter's "train" phase (seconds, joules)
@@ -61,15 +62,19 @@ def config_key(config: dict[str, Any]) -> str:
 def save_trained(path: Path, key: str, state: TrainedState) -> Path:
     # tensors are saved as they are (CPU or CUDA) and loaded onto the CPU (map_location)
     payload = {"format_version": FORMAT_VERSION, "key": key, **dataclasses.asdict(state.params),
-               "log": dataclasses.asdict(state.log), "ops": state.ops.to_dict(),
+               "log": dataclasses.asdict(state.log), "ops": state.ops.state(),
                "generator_states": state.generator_states, "train_phase": state.train_phase,
                "rounding_states": state.rounding_states, "monitor": state.monitor}
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
-def load_trained(path: Path, key: str, device: torch.device) -> TrainedState | None:
+def load_trained(path: Path, key: str, device: torch.device, grid: bool = False) -> TrainedState | None:
     """The state saved at ``path`` by this same configuration, else None (with a warning when a
-    file is there but damaged or from another configuration: the run then trains again)."""
+    file is there but damaged or from another configuration: the run then trains again).
+
+    A state saved with op counts of the whole simulation only (before they were kept per replica)
+    still resumes a run, whose record is their sum; not a ``grid``, whose variants each need their own.
+    """
     if not path.is_file():
         return None
     try:
@@ -79,13 +84,24 @@ def load_trained(path: Path, key: str, device: torch.device) -> TrainedState | N
         if payload["key"] != key:
             print(f"warning: {path} was saved by another configuration; training again", file=sys.stderr)
             return None
+        replicas = payload["weights"].shape[0]
+        per_replica = not all(isinstance(value, int) for value in payload["ops"].values())
+        if grid and not per_replica:
+            print(f"warning: {path} holds the op counts of the whole grid, not of each variant (saved by an "
+                  "older version); training again", file=sys.stderr)
+            return None
         log = TrainingLog(**payload["log"])
         log.spikes = log.spikes.to(device)
         if log.k_counts is not None:
             log.k_counts = log.k_counts.to(device)
-        return TrainedState(NetworkParams(payload["weights"].to(device), payload["theta"].to(device)), log,
-                            OpCounts(**payload["ops"]), payload["generator_states"], payload["train_phase"],
+        ops = (ReplicaOps.from_state(payload["ops"]) if per_replica
+               else ReplicaOps.from_totals(OpCounts(**payload["ops"]), replicas))
+        if ops.table.shape[0] != replicas:
+            raise ValueError(f"op counts of {ops.table.shape[0]} replicas for {replicas}")
+        return TrainedState(NetworkParams(payload["weights"].to(device), payload["theta"].to(device)), log, ops,
+                            payload["generator_states"], payload["train_phase"],
                             payload["rounding_states"], payload["monitor"])
     except Exception as error:  # torch.load raises RuntimeError, OSError, pickle errors … on damaged files
         print(f"warning: {path} cannot be read ({type(error).__name__}: {error}); training again", file=sys.stderr)
         return None
+

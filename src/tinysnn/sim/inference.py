@@ -118,7 +118,8 @@ class InferenceSimulator:
         self.ops.presentations += batch
         self.ops.input_spikes += events.row.numel()
         self.ops.exc_spikes += int(layer.counts.sum())
-        self.ops.inh_spikes += layer.inhibition.spike_count
+        if layer.inhibition.spike_counts is not None:
+            self.ops.count_("inh_spikes", layer.inhibition.spike_counts)
         return layer.counts
 
     def _advance_compiled(self, layer: ExcitatoryLayer, currents: torch.Tensor, start: int,

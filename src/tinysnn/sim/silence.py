@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from ..encoding import SpikeEvents
-from ..ops import OpCounts
+from ..ops import OpCounts, ReplicaOps
 from .currents import spike_matrix_product
 
 #: a training replica whose bound B_t exceeds its limit by less than this factor is checked against its
@@ -100,8 +100,8 @@ def provable_row_max(weights: torch.Tensor, threshold: torch.Tensor, rest_limit:
     return weights.amax(1).double()
 
 
-def count_skipped_(ops: OpCounts, events: SpikeEvents, silent: torch.Tensor) -> None:
+def count_skipped_(ops: OpCounts | ReplicaOps, events: SpikeEvents, silent: torch.Tensor) -> None:
     """Count the presentations of the streams ``silent`` [S] that were not simulated: each was presented
     and its input spikes drawn; it made no spike."""
-    ops.presentations += int(silent.sum())
-    ops.input_spikes += int(silent[events.stream].sum())
+    ops.count_("presentations", silent.long())
+    ops.count_("input_spikes", events.per_stream() * silent)

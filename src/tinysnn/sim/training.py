@@ -17,7 +17,7 @@ from ..config import Integrator, SimConfig
 from ..encoding import SpikeEvents, spike_probability, stream_events
 from ..learning import LatestSpikes, LearningRule
 from ..network import NetworkConstants, NetworkParams, decay_theta_, normalize_weights_
-from ..ops import OpCounts
+from ..ops import ReplicaOps
 from ..quant import Quantizer
 from .layer import ExcitatoryLayer
 
@@ -39,9 +39,11 @@ class TrainingSimulator:
         self.post_trace = torch.zeros(replicas, n, device=torch_device)
         #: replicas whose x_post is live (their rows change at presynaptic spikes)
         self.post_live = torch.zeros(replicas, dtype=torch.bool, device=torch_device)
+        #: the step each replica's x_post became live (its row updates count from there)
+        self.live_from = torch.zeros(replicas, dtype=torch.long, device=torch_device)
         self.no_current = torch.zeros(replicas, n, device=torch_device)
         self.threshold = quant.threshold(params.theta, self.device)
-        self.ops = OpCounts()
+        self.ops = ReplicaOps(replicas, torch_device)
 
     def restricted(self, replicas: list[int]) -> "TrainingSimulator":
         """A simulator of only ``replicas``: copies of their parameters, their own generators and rounding.
@@ -56,15 +58,15 @@ class TrainingSimulator:
         """Take the parameters and op counts of ``part = self.restricted(replicas)`` after it ran."""
         self.params.weights[replicas] = part.params.weights
         self.params.theta[replicas] = part.params.theta
-        self.ops += part.ops
+        self.ops.add_rows_(replicas, part.ops)
 
-    def restore(self, params: NetworkParams, ops: OpCounts, k_counts: torch.Tensor | None,
+    def restore(self, params: NetworkParams, ops: ReplicaOps, k_counts: torch.Tensor | None,
                 generator_states: list[torch.Tensor], rounding_states: list[torch.Tensor]) -> None:
         """Put the simulation back where a training stopped: its parameters, op and k counts, and the
         states of its input and stochastic-rounding generators."""
         self.params.weights.copy_(params.weights)
         self.params.theta.copy_(params.theta)
-        self.ops = ops
+        self.ops.table.copy_(ops.table)
         if self.k_counts is not None:
             assert k_counts is not None
             self.k_counts.copy_(k_counts)
@@ -99,7 +101,7 @@ class TrainingSimulator:
         decay_theta_(self.params.theta, self.sim.steps, self.network)
         self._normalize_and_store_weights()
         self.quant.store_theta_(self.params.theta)
-        self.ops.normalizations += self.params.replicas
+        self.ops.count_each_("normalizations")
 
     def _normalize_and_store_weights(self) -> None:
         """Each neuron's incoming weights scaled to sum to the normalisation total, then stored (every replica)."""
@@ -108,8 +110,8 @@ class TrainingSimulator:
 
     def _start_presentation(self, events: SpikeEvents) -> None:
         """Reset the per-presentation state (θ and weights persist) and count the presentation."""
-        self.ops.presentations += self.params.replicas
-        self.ops.input_spikes += events.row.numel()
+        self.ops.count_each_("presentations")
+        self.ops.count_("input_spikes", events.per_stream())
         self.layer.reset()
         self.threshold = self.quant.threshold(self.params.theta, self.device)
 
@@ -156,10 +158,11 @@ class TrainingSimulator:
             if spikes is not None and rule.post_decay is not None:
                 post_trace.masked_fill_(spikes, 1.0)
                 post_trace_live = True
-                self.post_live |= spikes.any(1)
+                fired = spikes.any(1)
+                self.live_from.masked_fill_(fired & ~self.post_live, step)
+                self.post_live |= fired
             if post_trace_live and rows_idx.numel():
                 rule.pre_update_(rows, post_trace.index_select(0, streams))  # type: ignore[attr-defined]
-                self.ops.row_updates += rows_idx.numel()
                 # a replica's rows change (and draw rounding noise) only once its own x_post is live
                 self.quant.store_slices_(rows, streams, self.post_live)
                 weights_flat.index_copy_(0, rows_idx, rows)
@@ -169,14 +172,23 @@ class TrainingSimulator:
                 pre_trace = latest_inputs.trace_at(step, events.time, events.row, end, rule.pre_decay_log)
                 replica_idx, neuron_idx = spikes.nonzero(as_tuple=True)
                 cols = weights[replica_idx, :, neuron_idx]  # [k, I]
-                self.ops.column_updates += replica_idx.numel()
+                self.ops.count_at_("column_updates", replica_idx)
                 rule.post_update_(cols, pre_trace.view(params.replicas, n_inputs)[replica_idx], eta)
                 self.quant.store_slices_(cols, replica_idx)
                 weights[replica_idx, :, neuron_idx] = cols
+        if post_trace_live:
+            self._count_row_updates(events)
         return self._finish_presentation(self.layer.counts)
+
+    def _count_row_updates(self, events: SpikeEvents) -> None:
+        """A replica's rows are updated at each of its input spikes from the step its x_post became live."""
+        live = self.post_live[events.stream] & (events.time >= self.live_from[events.stream])
+        self.ops.count_("row_updates", torch.bincount(events.stream[live], minlength=self.params.replicas))
 
     def _finish_presentation(self, counts: torch.Tensor) -> torch.Tensor:
         """Count the presentation's spikes ``counts`` [R, N]; return a copy."""
-        self.ops.exc_spikes += int(counts.sum())
-        self.ops.inh_spikes += self.layer.inhibition.spike_count
+        self.ops.count_("exc_spikes", counts.sum(1, dtype=torch.int64))
+        inh_spikes = self.layer.inhibition.spike_counts
+        if inh_spikes is not None:
+            self.ops.count_("inh_spikes", inh_spikes)
         return counts.clone()

@@ -143,7 +143,7 @@ class WindowedTrainingSimulator(TrainingSimulator):
                 self.window_rule.post_update_(cols, pre, (k[replica_idx] * eta)[:, None])  # k·η_post per column
                 self.quant.store_slices_(cols, replica_idx)
                 weights[replica_idx, :, neuron_idx] = cols
-                self.ops.column_updates += replica_idx.numel()
+                self.ops.count_at_("column_updates", replica_idx)
         return self._finish_presentation(self.counts)
 
     def _step_window(self, currents: torch.Tensor, start: int, stop: int) -> bool:
