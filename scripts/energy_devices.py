@@ -25,8 +25,9 @@ def energies(run: Path, bits: int) -> dict[tuple[str, str], float]:
     ops = metrics["ops"]
     out = {}
     for phase, key in (("train", "train"), ("inference", "test")):
+        images = metrics[key]["images"] * metrics["replicas"]
         for device in DEVICES:
-            inputs = EnergyInputs(ops[key], ops["steps_per_presentation"], ops["n_inputs"], ops["n_neurons"],
+            inputs = EnergyInputs(ops[key], images, ops["steps_per_presentation"], ops["n_inputs"], ops["n_neurons"],
                                   metrics["topology"], bits, bits, phase == "train", device)
             out[phase, device] = energy_per_image(inputs)["total"] / 1e6
     return out

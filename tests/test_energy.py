@@ -8,8 +8,9 @@ ZERO = dict(presentations=0, input_spikes=0, exc_spikes=0, inh_spikes=0, column_
             normalizations=0)
 
 
-def inputs(bits: int, training: bool = False, topology: str = "tinysnn", device: str = "event", **ops) -> EnergyInputs:
-    return EnergyInputs({**ZERO, **ops}, steps=10, n_inputs=4, n_neurons=3, topology=topology,
+def inputs(bits: int, training: bool = False, topology: str = "tinysnn", device: str = "event", images: int = 1,
+           **ops) -> EnergyInputs:
+    return EnergyInputs({**ZERO, **ops}, images, steps=10, n_inputs=4, n_neurons=3, topology=topology,
                         weight_bits=bits, neuron_bits=bits, training=training, device=device)
 
 
@@ -31,12 +32,24 @@ def test_one_image_by_hand():
     assert e["total"] == pytest.approx(sum(v for k, v in e.items() if k != "total"))
 
 
+@pytest.mark.parametrize("device", ["event", "timestepped"])
+def test_an_image_costs_all_its_presentations(device):
+    """An image presented three times (two retries) costs the three presentations; two images
+    presented once each cost half of their two presentations each."""
+    once = dict(presentations=1, input_spikes=5, exc_spikes=2)
+    thrice = {key: 3 * value for key, value in once.items()}
+    one = energy_per_image(inputs(8, device=device, **once))["total"]
+    assert energy_per_image(inputs(8, device=device, **thrice))["total"] == pytest.approx(3 * one)
+    twice = {key: 2 * value for key, value in once.items()}
+    assert energy_per_image(inputs(8, device=device, images=2, **twice))["total"] == pytest.approx(one)
+
+
 def test_training_adds_learning_and_lower_precision_costs_less():
     ops = dict(presentations=2, input_spikes=40, exc_spikes=6, column_updates=4, normalizations=2)
-    fp32 = energy_per_image(inputs(32, training=True, **ops))
-    q8 = energy_per_image(inputs(8, training=True, **ops))
+    fp32 = energy_per_image(inputs(32, training=True, images=2, **ops))
+    q8 = energy_per_image(inputs(8, training=True, images=2, **ops))
     assert fp32["learning"] > 0 and q8["total"] < fp32["total"] / 4
-    infer = energy_per_image(inputs(32, **ops))
+    infer = energy_per_image(inputs(32, images=2, **ops))
     assert infer["learning"] == 0 and infer["total"] < fp32["total"]
 
 

@@ -117,7 +117,26 @@ def _metrics(accuracy: float, bits: int | None, target: str = "w", dataset: str 
             "train": {"images": 0}, "accuracy": {"all_activity": accuracy, "proportion": accuracy},
             "val": {"images": 100, "accuracy": {"all_activity": accuracy, "proportion": accuracy}},
             "memory": {"total_bytes": 1000.0 * (bits or 32), "normalized": (bits or 32) / 32},
-            "energy_pj_per_image": {"train": None, "inference": {"total": 1e6 * (bits or 32)}}}
+            "energy_per": "image", "energy_pj_per_image": {"train": None, "inference": {"total": 1e6 * (bits or 32)}}}
+
+
+@pytest.mark.parametrize("grid", [None, {"replicas": 6}])
+def test_records_priced_per_presentation_are_read_per_image(tmp_path, grid):
+    """A record written before energy was priced per image (no ``energy_per``) holds the price of one
+    presentation: selection reads it times the presentations per image (retries included)."""
+    old = {**_metrics(0.9, 4), "replicas": 2, "grid": grid,
+           "train": {"images": 10}, "test": {"images": 50},
+           "ops": {"train": {"presentations": 10 * 2 * 1.5 * (3 if grid else 1)}, "test": {"presentations": 300}},
+           "energy_pj_per_image": {"train": {"total": 2e6}, "inference": {"total": 4e6}}}
+    del old["energy_per"]
+    new = {**old, "energy_per": "image"}
+    for name, record in (("old", old), ("new", new)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(record))
+    by_name = {Path(c.path).name: c for c in load_candidates([tmp_path])}
+    # 300 test presentations of 2 × 50 images; 1.5 training presentations per image of each replica
+    assert by_name["old"].inference_uj == pytest.approx(4.0 * 3) and by_name["new"].inference_uj == 4.0
+    assert by_name["old"].training_uj == pytest.approx(2.0 * 1.5) and by_name["new"].training_uj == 2.0
 
 
 def test_select_cli_and_report_from_run_folders(tmp_path):

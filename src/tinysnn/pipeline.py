@@ -253,26 +253,27 @@ def _evaluate(config: TrainConfig, params: NetworkParams, network: NetworkConsta
     return result
 
 
-def _cost(config: TrainConfig, spec: QuantSpec | None, train_ops: OpCounts | None,
-          test_ops: OpCounts) -> dict[str, Any]:
-    """Memory (Eq. 4) and operation-count energy per image, at this run's precision."""
+def _cost(config: TrainConfig, spec: QuantSpec | None, train_ops: OpCounts | None, train_images: int,
+          test_ops: OpCounts, test_images: int) -> dict[str, Any]:
+    """Memory (Eq. 4) and operation-count energy per image (all its presentations), at this run's precision."""
     model, sim = config.model, config.sim
     bits = spec.widths() if spec is not None else BitWidths()
 
-    def energy(ops: OpCounts | None, training: bool, device: str) -> dict[str, float] | None:
+    def energy(ops: OpCounts | None, images: int, training: bool, device: str) -> dict[str, float] | None:
         if ops is None:
             return None
         # neuron arithmetic at the membrane's width
-        return energy_per_image(EnergyInputs(ops.to_dict(), sim.steps, model.n_inputs, model.n_neurons,
+        return energy_per_image(EnergyInputs(ops.to_dict(), images, sim.steps, model.n_inputs, model.n_neurons,
                                              model.topology.value, bits.weights, bits.v_mem, training, device))
 
     return {"memory": memory_report(model, bits).to_dict(),
+            "energy_per": "image",  # all of an image's presentations (records without it: one presentation)
             # operation-count model (tinysnn.cost.energy), pJ per image; training at this run's precision;
             # an event-driven device, and a time-stepped one priced from the same counts
-            "energy_pj_per_image": {"train": energy(train_ops, True, "event"),
-                                    "inference": energy(test_ops, False, "event")},
-            "energy_pj_per_image_timestepped": {"train": energy(train_ops, True, "timestepped"),
-                                                "inference": energy(test_ops, False, "timestepped")}}
+            "energy_pj_per_image": {"train": energy(train_ops, train_images, True, "event"),
+                                    "inference": energy(test_ops, test_images, False, "event")},
+            "energy_pj_per_image_timestepped": {"train": energy(train_ops, train_images, True, "timestepped"),
+                                                "inference": energy(test_ops, test_images, False, "timestepped")}}
 
 
 def _record(config: TrainConfig, out_dir: Path, params: NetworkParams, network: NetworkConstants,
@@ -310,7 +311,7 @@ def _record(config: TrainConfig, out_dir: Path, params: NetworkParams, network: 
              "train": train_ops.to_dict() if train_ops else None, "label": evaluation.label_ops.to_dict(),
              "test": evaluation.test_ops.to_dict()},
         grid=grid, choices=choices, overrides=overrides, device=device)
-    metrics.update(_cost(config, spec, train_ops, evaluation.test_ops))
+    metrics.update(_cost(config, spec, train_ops, log.images * replicas, evaluation.test_ops, n_test * replicas))
     # measured energy of the device (NVML) or CPU packages (RAPL), null where unreadable
     metrics["measured_energy"] = meter.report({"train": log.images * simulated_replicas,
                                                 "label": n_label * replicas, "test": n_test * replicas})

@@ -107,8 +107,8 @@ def build_metrics(config: TrainConfig, replicas: list[ReplicaResult], *, train: 
         "val": val,
         "test": test,
         "quant": quant,
-        # what the simulations did (all replicas), for the energy model; a grid's training ops
-        # are those of its whole simulation (every variant), so its training energy is their mean
+        # what the simulations did, for the energy model: summed over the run's replicas (a grid
+        # variant: over its own replicas; records before per-replica counts hold the whole grid's)
         "ops": ops,
         "grid": grid,
         "choices": choices,
@@ -159,11 +159,33 @@ class Candidate:
                 f"{self.rounding}{trained}")
 
 
+def energy_uj(metrics: dict[str, Any], phase: str) -> float | None:
+    """µJ per image of ``phase`` (``train`` or ``inference``), all of an image's presentations
+    included; None when unrecorded.
+
+    Records written before energy was priced per image (no ``energy_per``) priced one presentation;
+    the model is linear in the counts, so their value times the presentations per image is the
+    same price.
+    """
+    energy = metrics.get("energy_pj_per_image", {}).get(phase)
+    if energy is None:
+        return None
+    uj = energy["total"] / 1e6
+    if metrics.get("energy_per") == "image":
+        return uj
+    split = "train" if phase == "train" else "test"
+    # a grid's older training counts are its whole simulation's: all of its replicas saw each image
+    replicas = (metrics.get("grid") or {}).get("replicas", metrics.get("replicas", 1)) if split == "train" \
+        else metrics.get("replicas", 1)
+    images = metrics[split]["images"] * replicas
+    return uj * metrics["ops"][split]["presentations"] / images if images else uj
+
+
 def _training_uj(metrics: dict[str, Any]) -> float | None:
     """Training energy per image; a PTQ run's is its FP32 reference's (None when unrecorded)."""
-    energy = metrics.get("energy_pj_per_image", {}).get("train")
+    energy = energy_uj(metrics, "train")
     if energy is not None:
-        return energy["total"] / 1e6
+        return energy
     reference = metrics.get("quant", {}).get("reference")
     if metrics.get("quant", {}).get("scheme") == "ptq" and reference:
         return _reference_training_uj(reference)
@@ -195,13 +217,12 @@ def candidate_of(path: Path, readout: str = "all_activity") -> Candidate | None:
         return None
     quant = metrics["quant"]
     bits = quant["bits"] if quant["active"] else None
-    inference = metrics["energy_pj_per_image"]["inference"]
     val = metrics.get("val") or {}
     return Candidate(path=str(path.parent), dataset=metrics["dataset"], topology=metrics["topology"],
                      scheme=quant["scheme"], bits=bits, target=quant["target"], rounding=quant["rounding"],
                      train_images=metrics["train"]["images"], accuracy=metrics["accuracy"][readout],
                      memory_bytes=metrics["memory"]["total_bytes"], memory_norm=metrics["memory"]["normalized"],
-                     inference_uj=inference["total"] / 1e6 if inference else None,
+                     inference_uj=energy_uj(metrics, "inference"),
                      training_uj=_training_uj(metrics),
                      val_accuracy=val["accuracy"][readout] if "accuracy" in val else None,
                      replicas=metrics.get("replicas", 1),

@@ -1,7 +1,10 @@
 """Operation-count energy model (ALGORITHMS.md §9.3), priced with Horowitz's 45 nm energies.
 
 The kernels count what they did (``tinysnn.ops.OpCounts``); this module turns those counts
-into operations per image and prices them by bit width:
+into operations per image and prices them by bit width. An image costs every presentation it
+took: the paper prices processing ("we leverage the simulation time and the operational power"),
+and a network that answers an image with fewer than 5 spikes is shown it again at a higher rate
+(up to ``sim.max_retries`` times), in training and in inference alike.
 
 * integer add 0.1 pJ·b/32, integer multiply 3.1 pJ·(b/32)² (linear / quadratic fits to the
   8- and 32-bit table entries); FP32 add 0.9 pJ, FP32 multiply 3.7 pJ;
@@ -60,9 +63,13 @@ def sram_pj_per_bit(array_bits: float) -> float:
 
 @dataclass(frozen=True)
 class EnergyInputs:
-    """Op counts of one phase (a dict from ``OpCounts.to_dict``) and the network they ran on."""
+    """Op counts of one phase (a dict from ``OpCounts.to_dict``), the images they processed and the
+    network they ran on."""
 
     ops: dict[str, int]
+    #: images processed (per replica, summed over replicas): each is presented once, or again while
+    #: the network answers with too few spikes (the retry rule), and all its presentations are its cost
+    images: int
     steps: int
     n_inputs: int
     n_neurons: int
@@ -75,9 +82,9 @@ class EnergyInputs:
 
 
 def energy_per_image(x: EnergyInputs) -> dict[str, float]:
-    """Energy in pJ per presentation of one image, split into parts, with the total."""
+    """Energy in pJ per image — all of its presentations, retries included — split into parts, with the total."""
     ops, n, i = x.ops, x.n_neurons, x.n_inputs
-    images = max(1, ops["presentations"])
+    images = max(1, x.images)
     b_w, b_n = x.weight_bits, x.neuron_bits
     steps = ops["presentations"] * x.steps
     neuron_steps = steps * n
