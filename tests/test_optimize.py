@@ -82,6 +82,38 @@ def test_an_interrupted_stage_resumes_in_its_folder(tmp_path, capsys):
     assert "resuming an interrupted run" in capsys.readouterr().out
 
 
+def test_an_interrupted_sweep_tells_how_far_it_got(tmp_path, capsys):
+    """Resuming (or a dry run of) an interrupted training stage names its finished runs and the image
+    each saved training state is at; a damaged state is not told (its run trains again)."""
+    import torch
+
+    from tinysnn.optimize.training import Sweep, sweep_progress
+
+    sweep = Sweep([], 2, "${hydra:runtime.choices.target}", ["w/q8_nearest", "w/q4_nearest", "wn/q8_nearest"])
+    stage = Stage("itq", "toy grid", {"value": 1}, lambda folder, done: {}, progress=lambda f: sweep_progress(f, sweep))
+
+    def interrupted(folder: Path, done: dict) -> dict:
+        (folder / "w" / "q8_nearest").mkdir(parents=True)
+        (folder / "w" / "q8_nearest" / "metrics.json").write_text("{}")
+        (folder / "w" / "q4_nearest").mkdir(parents=True)
+        torch.save({"log": {"images": 5919}, "monitor": {"window": []}}, folder / "w" / "training.pt")
+        (folder / "wn").mkdir()
+        (folder / "wn" / "training.pt").write_bytes(b"damaged")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, [Stage("itq", "toy grid", {"value": 1}, interrupted)])
+    capsys.readouterr()
+    Runner(tmp_path, 1, dry_run=True).run(stage)
+    out = capsys.readouterr().out
+    assert "would resume an interrupted run" in out
+    assert "so far: 1 of 3 run(s) finished; w: training saved at image 5,919\n" in out
+    torch.save({"log": {"images": 6000}, "monitor": None}, tmp_path / "itq" / "w" / "training.pt")
+    _run(tmp_path, [stage])
+    assert "resuming an interrupted run\n    so far: 1 of 3 run(s) finished; w: trained, evaluation under way" \
+        in capsys.readouterr().out
+
+
 def test_a_folder_it_did_not_write_is_refused_and_a_damaged_record_is_redone(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "mine.txt").write_text("someone's data")
@@ -196,6 +228,28 @@ def test_a_missing_reference_or_an_unknown_preset_names_the_fix(tmp_path):
     with pytest.raises(ConfigError, match="`optimize`: no preset 'paper'; choose one of paper_fashion_mnist, "
                                           "paper_mnist, smoke"):
         check_preset(["seeds=2", "optimize=paper"])
+
+
+def test_a_study_has_the_same_keys_and_commands_from_a_clone_elsewhere(tmp_path, monkeypatch, capsys):
+    """The reference and given runs enter the stages' keys and commands relative to the working
+    directory when they lie inside it, so the same study run from the root of another clone resumes
+    there (with absolute paths every stage would start afresh)."""
+    keys, commands = [], []
+    for clone in ("a", "b"):
+        root = tmp_path / clone
+        baseline = root / "runs" / "baseline"
+        baseline.mkdir(parents=True)
+        (baseline / "metrics.json").write_text(json.dumps({"dataset": "mnist", "topology": "diehl_cook",
+                                                            "rule": "pair_stdp", "quant": {"active": False}}))
+        monkeypatch.chdir(root)
+        stages = build(_config("baseline=runs/baseline"), root / "out")
+        runner = Runner(root / "out", len(stages), dry_run=True)
+        runner.run_all(stages)
+        keys.append(runner.keys)
+        commands.append([stage.command.replace(str(root), "<root>") for stage in stages if stage.command])
+    assert keys[0] == keys[1] and commands[0] == commands[1]
+    assert "quant.reference=out/fp32/tinysnn" in commands[0][1]  # the PTQ stage's command
+    assert "would run" in capsys.readouterr().out
 
 
 def test_a_baseline_that_is_not_pair_stdp_is_refused(tmp_path):

@@ -68,6 +68,16 @@ def save_trained(path: Path, key: str, state: TrainedState) -> Path:
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
+def saved_images(path: Path) -> tuple[int, bool] | None:
+    """How far the state saved at ``path`` got: (images trained, whether training is complete); None
+    when it cannot be read. Memory-mapped: a grid's state is ~100 MB and only its log is read."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return int(payload["log"]["images"]), payload["monitor"] is None
+    except Exception:  # damaged or foreign: the run will say so, and train again, when it starts
+        return None
+
+
 def load_trained(path: Path, key: str, device: torch.device, grid: bool = False) -> TrainedState | None:
     """The state saved at ``path`` by this same configuration, else None (with a warning when a
     file is there but damaged or from another configuration: the run then trains again).

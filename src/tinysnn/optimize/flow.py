@@ -14,10 +14,14 @@ Stages 1, 2, 4 and 5 are ``tinysnn.train`` sweeps run as subprocesses (tinysnn.o
 PTQ and ITQ are left out when their study lists no widths. The baseline trains beside stages 2–5
 and PTQ beside ITQ (``Stage.background``), each writing its output to ``<stage>/output.log``. Run
 folders are recorded relative to ``out`` where they lie inside it, so two studies compare file for file.
+The FP32 reference and the given runs enter the stages' keys and commands relative to the working
+directory where they lie inside it (``portable``), so a study resumes from a clone elsewhere, run
+from its root: its keys, and the train app's saved-state keys, are the same there.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -31,7 +35,17 @@ from ..report import write_report
 from ..results import write_json
 from ..selection import choose, pareto_front, ranked, reward, violations
 from .stages import LOG, Outputs, Stage, StageFailed, digest
-from .training import Sweep, baseline_network, command, fp32_sweep, itq_sweep, ptq_sweep, run_sweep, tinysnn_network
+from .training import (
+    Sweep,
+    baseline_network,
+    command,
+    fp32_sweep,
+    itq_sweep,
+    ptq_sweep,
+    run_sweep,
+    sweep_progress,
+    tinysnn_network,
+)
 
 TRAINING_STAGES = ("fp32", "baseline", "ptq", "itq")
 #: where the deploy stage writes the C sources, inside its folder
@@ -41,6 +55,13 @@ C_FOLDER = "c"
 def relative(path: Path, out: Path) -> str:
     """``path`` relative to ``out`` when it lies inside it, else absolute."""
     return str(path.relative_to(out)) if path.is_relative_to(out) else str(path)
+
+
+def portable(path: Path) -> Path:
+    """``path`` relative to the working directory when it lies inside it, else as it is (the train app
+    and the ranges stage resolve it against the same directory)."""
+    cwd = Path.cwd()
+    return path.relative_to(cwd) if path.is_absolute() and path.is_relative_to(cwd) else path
 
 
 def _given_run(key: str, folder: str, config: OptimizeConfig, topology: str) -> tuple[Path, dict[str, Any]]:
@@ -67,12 +88,12 @@ def _given_run(key: str, folder: str, config: OptimizeConfig, topology: str) -> 
     return path, metrics
 
 
-def _given_stage(name: str, title: str, path: Path, metrics: dict[str, Any]) -> Stage:
+def _given_stage(name: str, title: str, path: Path, metrics: dict[str, Any], out: Path) -> Stage:
     """An FP32 stage that uses a finished run: its inputs are the run's folder and its record (ranges aside,
-    which the ranges stage may add)."""
+    which the ranges stage may add); its output names the run relative to ``out`` (as trained runs are)."""
     record = {key: value for key, value in metrics.items() if key != "ranges"}
-    return Stage(name, f"{title}: the finished run {path}", {"run": str(path), "record": digest(record)},
-                 lambda folder, done: {"runs": [str(path)]})
+    return Stage(name, f"{title}: the finished run {path}", {"run": str(portable(path)), "record": digest(record)},
+                 lambda folder, done: {"runs": [os.path.relpath(path, out)]})
 
 
 def _train_stage(name: str, title: str, config: OptimizeConfig, sweep: Sweep, out: Path,
@@ -83,7 +104,7 @@ def _train_stage(name: str, title: str, config: OptimizeConfig, sweep: Sweep, ou
         return run_sweep(name, argv, folder, sweep, out, folder / LOG if background else None)
 
     return Stage(name, title, {"overrides": sweep.overrides}, work, depends, command=shlex.join(["python", *argv[1:]]),
-                 background=background)
+                 background=background, progress=lambda folder: sweep_progress(folder, sweep))
 
 
 def _ranges(reference: Path) -> Outputs:
@@ -181,19 +202,20 @@ def build(config: OptimizeConfig, out: Path) -> list[Stage]:
     """The stages of the study in ``out``, in order; given runs are checked here, before anything runs."""
     if config.reference is not None:
         reference, metrics = _given_run("reference", config.reference, config, "tinysnn")
-        fp32 = _given_stage("fp32", "FP32 tinySNN", reference, metrics)
+        fp32 = _given_stage("fp32", "FP32 tinySNN", reference, metrics, out)
     else:
         sweep = fp32_sweep(config, tinysnn_network(config), "tinysnn")
         reference = out / "fp32" / sweep.runs[0]
         fp32 = _train_stage("fp32", f"FP32 tinySNN, {config.seeds} seed(s)", config, sweep, out)
     if config.baseline is not None:
         baseline = _given_stage("baseline", "FP32 baseline", *_given_run("baseline", config.baseline, config,
-                                                                         "diehl_cook"))
+                                                                         "diehl_cook"), out)
     else:
         # nothing but the selection needs the baseline: it trains beside the tinySNN stages
         baseline = _train_stage("baseline", f"FP32 baseline (Diehl & Cook, pair STDP), {config.seeds} seed(s)",
                                 config, fp32_sweep(config, baseline_network(config), "diehl_cook"), out,
                                 background=True)
+    reference = portable(reference)
     stages = [baseline, fp32]
     stages.append(Stage("ranges", "range analysis of the FP32 tinySNN run", {"reference": str(reference)},
                         lambda folder, done: _ranges(reference), ("fp32",)))

@@ -71,6 +71,8 @@ class Stage:
     #: run beside the stages after it until one depends on it; its command's output then goes to
     #: ``<folder>/output.log``, so that two commands do not print into each other
     background: bool = False
+    #: ``progress(folder)``: how far an interrupted run of the stage got, for the display (None: nothing yet)
+    progress: Callable[[Path], str | None] | None = None
 
 
 def digest(value: Any) -> str:
@@ -149,10 +151,15 @@ class Runner:
             self.done[stage.name] = record["outputs"]
             return lambda: record["outputs"]
         resuming = record is not None and record.get("key") == key
-        state = "would run" if self.dry_run else "resuming an interrupted run" if resuming else "running"
+        if self.dry_run:
+            state = "would resume an interrupted run" if resuming else "would run"
+        else:
+            state = "resuming an interrupted run" if resuming else "running"
         if stage.background and not self.dry_run:
             state += f" beside the next stages (its output: {folder / LOG})"
-        print(f"{head}: {stage.title} — {state}" + (f"\n    $ {stage.command}" if stage.command else ""), flush=True)
+        progress = stage.progress(folder) if resuming and stage.progress is not None else None
+        print(f"{head}: {stage.title} — {state}" + (f"\n    so far: {progress}" if progress else "")
+              + (f"\n    $ {stage.command}" if stage.command else ""), flush=True)
         if self.dry_run:
             return lambda: None
         if not resuming:

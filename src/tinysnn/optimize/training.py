@@ -101,6 +101,22 @@ def command(config: OptimizeConfig, sweep: Sweep, folder: Path) -> list[str]:
             f"hydra.sweep.subdir={sweep.subdir}", *_launcher(config, sweep.jobs)]
 
 
+def sweep_progress(folder: Path, sweep: Sweep) -> str | None:
+    """How far an interrupted sweep in ``folder`` got: its finished runs and where each saved training
+    state stands (None when nothing is done yet)."""
+    from ..trained import FILE_NAME, saved_images  # torch.load: only when a stage resumes
+
+    finished = sum((folder / run / "metrics.json").is_file() for run in sweep.runs)
+    parts = [f"{finished} of {len(sweep.runs)} run(s) finished"] if finished else []
+    for state_path in sorted(folder.rglob(FILE_NAME)):
+        saved = saved_images(state_path)
+        if saved is not None:
+            images, complete = saved
+            where = "trained, evaluation under way" if complete else f"training saved at image {images:,}"
+            parts.append(f"{state_path.parent.relative_to(folder)}: {where}")
+    return "; ".join(parts) or None
+
+
 def run_sweep(stage: str, argv: list[str], folder: Path, sweep: Sweep, out: Path, log: Path | None = None) -> Outputs:
     """Run the sweep (its output streams through, or into ``log``), then check that every run finished."""
     if log is None:
