@@ -320,6 +320,8 @@ def _relative(value, outs: tuple[Path, ...]):
     if isinstance(value, list):
         return [_relative(v, outs) for v in value]
     if isinstance(value, str):
+        if value.startswith("../"):  # a run outside the study's folder (the last of ``outs``), relative to it
+            value = os.path.normpath(outs[-1] / value)
         for out in outs:
             value = value.removeprefix(f"{out}/")
     return value

@@ -53,14 +53,16 @@ C_FOLDER = "c"
 
 
 def relative(path: Path, out: Path) -> str:
-    """``path`` relative to ``out`` when it lies inside it, else absolute."""
-    return str(path.relative_to(out)) if path.is_relative_to(out) else str(path)
+    """``path`` relative to ``out`` (``../`` where it lies outside): how stage outputs name runs, so that a
+    reused record stays valid wherever the study's folder and the runs it uses move together."""
+    return os.path.relpath(path, out)
 
 
 def portable(path: Path) -> Path:
-    """``path`` relative to the working directory when it lies inside it, else as it is (the train app
-    and the ranges stage resolve it against the same directory)."""
-    cwd = Path.cwd()
+    """``path`` relative to the working directory when it lies inside it, else as it is: what keys,
+    commands and the display name (the train app and the ranges stage resolve it against the same
+    directory, as a user typing it here would)."""
+    path, cwd = Path(os.path.normpath(path)), Path.cwd()
     return path.relative_to(cwd) if path.is_absolute() and path.is_relative_to(cwd) else path
 
 
@@ -93,7 +95,7 @@ def _given_stage(name: str, title: str, path: Path, metrics: dict[str, Any], out
     which the ranges stage may add); its output names the run relative to ``out`` (as trained runs are)."""
     record = {key: value for key, value in metrics.items() if key != "ranges"}
     return Stage(name, f"{title}: the finished run {path}", {"run": str(portable(path)), "record": digest(record)},
-                 lambda folder, done: {"runs": [os.path.relpath(path, out)]})
+                 lambda folder, done: {"runs": [relative(path, out)]})
 
 
 def _train_stage(name: str, title: str, config: OptimizeConfig, sweep: Sweep, out: Path,
@@ -122,7 +124,7 @@ def _ranges(reference: Path) -> Outputs:
 
 
 def _runs(done: dict[str, Outputs], out: Path) -> list[Path]:
-    return [out / run for name in TRAINING_STAGES if name in done for run in done[name]["runs"]]
+    return [Path(os.path.normpath(out / run)) for name in TRAINING_STAGES if name in done for run in done[name]["runs"]]
 
 
 def candidates(done: dict[str, Outputs], out: Path) -> list[Candidate]:

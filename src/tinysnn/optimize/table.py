@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import OptimizeConfig
+from .flow import portable
 from .stages import Outputs
 
 
@@ -67,11 +68,6 @@ def _savings(model: dict[str, Any], models: list[dict[str, Any]]) -> str:
             f"{baseline['energy_uj'] / model['energy_uj']:.2f}× less energy per image")
 
 
-def _shown(path: Path) -> Path:
-    """``path`` as a user would type it here: relative to the current folder when it lies inside it."""
-    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-
-
 def render(config: OptimizeConfig, preset: str, out: Path, selected: Outputs, deployed: Outputs) -> str:
     """The whole summary: table, choice, Pareto fronts, files."""
     models = selected["models"]
@@ -95,10 +91,10 @@ def render(config: OptimizeConfig, preset: str, out: Path, selected: Outputs, de
     lines += ["", *_front("memory", selected["pareto_memory"], by_path, "memory_kb", "KB", ".1f"),
               *_front("energy", selected["pareto_energy"], by_path, "energy_uj", "µJ/image", ".3f"), "", "Files:"]
     if chosen is not None:
-        lines.append(f"  chosen run   {_shown(out / chosen['path'])}  (metrics.json, checkpoint.pt, export.pt)")
-    deploy = (f"{_shown(out / deployed['folder'])}  ({deployed['note']})" if "folder" in deployed
+        lines.append(f"  chosen run   {portable(out / chosen['path'])}  (metrics.json, checkpoint.pt, export.pt)")
+    deploy = (f"{portable(out / deployed['folder'])}  ({deployed['note']})" if "folder" in deployed
               else f"skipped: {deployed['skipped']}")
-    lines += [f"  report       {_shown(out / 'report')}  (summary.md, runs.csv, figures)",
+    lines += [f"  report       {portable(out / 'report')}  (summary.md, runs.csv, figures)",
               textwrap.fill(deploy, 110, initial_indent="  deploy       ", subsequent_indent=" " * 15),
-              f"  this table   {_shown(out / 'summary.txt')}"]
+              f"  this table   {portable(out / 'summary.txt')}"]
     return "\n".join(lines) + "\n"
