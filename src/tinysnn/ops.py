@@ -100,6 +100,7 @@ class ReplicaOps:
 
     @classmethod
     def from_state(cls, state: dict[str, list[int]], device: torch.device | str = "cpu") -> "ReplicaOps":
+        """The counts ``state()`` saved."""
         ops = cls(len(state[FIELDS[0]]), device)
         for i, name in enumerate(FIELDS):
             ops.table[:, i] = torch.tensor(state[name], dtype=torch.int64)

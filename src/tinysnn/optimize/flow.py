@@ -13,8 +13,9 @@
 Stages 1, 2, 4 and 5 are ``tinysnn.train`` sweeps run as subprocesses (tinysnn.optimize.training);
 PTQ and ITQ are left out when their study lists no widths. The baseline trains beside stages 2–5
 and PTQ beside ITQ (``Stage.background``), each writing its output to ``<stage>/output.log``. Run
-folders are recorded relative to ``out`` where they lie inside it, so two studies compare file for file.
-The FP32 reference and the given runs enter the stages' keys and commands relative to the working
+folders are recorded relative to ``out`` (``../`` for given runs outside it), so two studies compare
+file for file and a reused record stays valid where the study moves with its runs. The FP32
+reference and the given runs enter the stages' keys and commands relative to the working
 directory where they lie inside it (``portable``), so a study resumes from a clone elsewhere, run
 from its root: its keys, and the train app's saved-state keys, are the same there.
 """
@@ -59,8 +60,8 @@ def relative(path: Path, out: Path) -> str:
 
 
 def portable(path: Path) -> Path:
-    """``path`` relative to the working directory when it lies inside it, else as it is: what keys,
-    commands and the display name (the train app and the ranges stage resolve it against the same
+    """``path`` relative to the working directory when it lies inside it, else as it is: how stage keys,
+    commands and the summary name it (the train app and the ranges stage resolve it against the same
     directory, as a user typing it here would)."""
     path, cwd = Path(os.path.normpath(path)), Path.cwd()
     return path.relative_to(cwd) if path.is_absolute() and path.is_relative_to(cwd) else path
