@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from tinysnn.cost.energy import EnergyInputs, energy_per_image
-from tinysnn.record import read_record
+from tinysnn.record import counted_images, read_record
 
 DEVICES = ("event", "timestepped")
 
@@ -25,7 +25,7 @@ def energies(run: Path, bits: int) -> dict[tuple[str, str], float]:
     ops = metrics["ops"]
     out = {}
     for phase, key in (("train", "train"), ("inference", "test")):
-        images = metrics[key]["images"] * metrics["replicas"]
+        images = counted_images(metrics, key)
         for device in DEVICES:
             inputs = EnergyInputs(ops[key], images, ops["steps_per_presentation"], ops["n_inputs"], ops["n_neurons"],
                                   metrics["topology"], bits, bits, phase == "train", device)

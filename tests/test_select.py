@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from tinysnn.config import ConfigError, SelectionConfig, register_configs
-from tinysnn.record import Candidate, load_candidates, read_record
+from tinysnn.record import Candidate, counted_images, load_candidates, read_record
 from tinysnn.report import write_report
 from tinysnn.selection import choose, pareto_front, ranked, reward, violations
 from tinysnn.train import summary
@@ -137,6 +137,9 @@ def test_records_priced_per_presentation_are_read_per_image(tmp_path, grid):
     # 300 test presentations of 2 × 50 images; 1.5 training presentations per image of each replica
     assert by_name["old"].inference_uj == pytest.approx(4.0 * 3) and by_name["new"].inference_uj == 4.0
     assert by_name["old"].training_uj == pytest.approx(2.0 * 1.5) and by_name["new"].training_uj == 2.0
+    # the images the counts were made on: an older grid record's training counts are the whole grid's
+    assert counted_images(old, "train") == 10 * (6 if grid else 2) and counted_images(new, "train") == 10 * 2
+    assert counted_images(old, "test") == counted_images(new, "test") == 50 * 2
 
 
 def test_select_cli_and_report_from_run_folders(tmp_path):

@@ -36,9 +36,6 @@ class OpCounts:
     #: training presentations followed by weight normalisation and θ decay (I·N + N elements)
     normalizations: int = 0
 
-    def __add__(self, other: "OpCounts") -> "OpCounts":
-        return OpCounts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
-
     def __iadd__(self, other: "OpCounts") -> "OpCounts":
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
@@ -91,17 +88,17 @@ class ReplicaOps:
         return {name: self.table[:, i].tolist() for i, name in enumerate(FIELDS)}
 
     @classmethod
-    def from_totals(cls, totals: OpCounts, replicas: int, device: torch.device | str = "cpu") -> "ReplicaOps":
+    def from_totals(cls, totals: OpCounts, replicas: int) -> "ReplicaOps":
         """Totals of a whole simulation (a state saved before counts were kept per replica) on replica
         0's row: their sum over all replicas, a single run's record, is exact; a part of them is not."""
-        ops = cls(replicas, device)
+        ops = cls(replicas)
         ops.table[0] = torch.tensor([getattr(totals, name) for name in FIELDS])
         return ops
 
     @classmethod
-    def from_state(cls, state: dict[str, list[int]], device: torch.device | str = "cpu") -> "ReplicaOps":
-        """The counts ``state()`` saved."""
-        ops = cls(len(state[FIELDS[0]]), device)
+    def from_state(cls, state: dict[str, list[int]]) -> "ReplicaOps":
+        """The counts ``state()`` saved (on the CPU: ``restore`` copies them to the simulation's device)."""
+        ops = cls(len(state[FIELDS[0]]))
         for i, name in enumerate(FIELDS):
             ops.table[:, i] = torch.tensor(state[name], dtype=torch.int64)
         return ops

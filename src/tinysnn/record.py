@@ -159,6 +159,16 @@ class Candidate:
                 f"{self.rounding}{trained}")
 
 
+def counted_images(metrics: dict[str, Any], split: str) -> int:
+    """The images ``ops[split]`` (``train`` or ``test``) of a record counted, summed over replicas: the
+    run's own replicas, except in a grid record written before counts were kept per replica (no
+    ``energy_per``), whose training counts are its whole simulation's, every replica of the grid."""
+    replicas = metrics.get("replicas", 1)
+    if split == "train" and metrics.get("energy_per") != "image":
+        replicas = (metrics.get("grid") or {}).get("replicas", replicas)
+    return metrics[split]["images"] * replicas
+
+
 def energy_uj(metrics: dict[str, Any], phase: str) -> float | None:
     """µJ per image of ``phase`` (``train`` or ``inference``), all of an image's presentations
     included; None when unrecorded.
@@ -174,10 +184,7 @@ def energy_uj(metrics: dict[str, Any], phase: str) -> float | None:
     if metrics.get("energy_per") == "image":
         return uj
     split = "train" if phase == "train" else "test"
-    # a grid's older training counts are its whole simulation's: all of its replicas saw each image
-    replicas = (metrics.get("grid") or {}).get("replicas", metrics.get("replicas", 1)) if split == "train" \
-        else metrics.get("replicas", 1)
-    images = metrics[split]["images"] * replicas
+    images = counted_images(metrics, split)
     return uj * metrics["ops"][split]["presentations"] / images if images else uj
 
 

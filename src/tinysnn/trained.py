@@ -114,4 +114,3 @@ def load_trained(path: Path, key: str, device: torch.device, grid: bool = False)
     except Exception as error:  # torch.load raises RuntimeError, OSError, pickle errors … on damaged files
         print(f"warning: {path} cannot be read ({type(error).__name__}: {error}); training again", file=sys.stderr)
         return None
-
